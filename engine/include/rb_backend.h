@@ -1,0 +1,119 @@
+/* rb_backend.h: the table of operations the model code is written against.
+ *
+ * Every tensor argument is a pointer into the backend's own memory (host
+ * memory for the CPU backend, device memory for CUDA), float32, row-major,
+ * densely packed unless a leading dimension says otherwise. Shapes are given
+ * in comments as [rows, cols]; N is the number of token positions (B * T).
+ *
+ * Conventions:
+ *  - Weight gradients ("+=") always accumulate, so a shared weight used by
+ *    several iterations simply receives several contributions.
+ *  - Activation gradients overwrite unless the op takes an accumulate flag.
+ *  - Launch-style ops return nothing; failures (CUDA only) are reported by the
+ *    next sync(). Memory ops and sync return a status.
+ *  - Linear layers keep PyTorch's layout: W is [out_features, in_features],
+ *    y = x W^T.
+ */
+#ifndef RB_BACKEND_H
+#define RB_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rb_config.h"
+#include "rb_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rb_backend rb_backend;
+
+struct rb_backend {
+    const char *name;
+    void *ctx;
+
+    /* ---- memory ---- */
+    rb_status (*alloc)(rb_backend *be, void **ptr, size_t bytes, rb_error *err);
+    void (*free)(rb_backend *be, void *ptr);
+    rb_status (*upload)(rb_backend *be, void *dst, const void *src, size_t bytes, rb_error *err);
+    rb_status (*download)(rb_backend *be, void *dst, const void *src, size_t bytes, rb_error *err);
+    void (*copy)(rb_backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(rb_backend *be, void *ptr, size_t bytes);
+    rb_status (*sync)(rb_backend *be, rb_error *err);
+    void (*destroy)(rb_backend *be);
+
+    /* ---- dense linear algebra ----
+     * C[M,N] = alpha * op(A) op(B) + beta * C, row-major; op(A) is [M,K],
+     * op(B) is [K,N]; lda/ldb/ldc are row strides of the stored matrices. */
+    void (*gemm)(rb_backend *be, int trans_a, int trans_b, int M, int N, int K,
+                 float alpha, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc);
+
+    /* ---- embedding ----
+     * out[N,D] = table[tokens[n], :];   dtable[V,D] += scatter of dout */
+    void (*embedding_fwd)(rb_backend *be, float *out, const int32_t *tokens,
+                          const float *table, int N, int D);
+    void (*embedding_bwd)(rb_backend *be, float *dtable, const float *dout,
+                          const int32_t *tokens, int N, int D);
+
+    /* ---- RMSNorm over rows of width D ----
+     * out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps); rstd[N] may be NULL.
+     * Backward: dx = (accumulate ? dx : 0) + d/dx; dw[D] += d/dw. */
+    void (*rmsnorm_fwd)(rb_backend *be, float *out, float *rstd, const float *x,
+                        const float *w, int N, int D, float eps);
+    void (*rmsnorm_bwd)(rb_backend *be, float *dx, float *dw, const float *dout,
+                        const float *x, const float *w, const float *rstd, int N,
+                        int D, int accumulate);
+
+    /* ---- rotary embedding, in place ----
+     * x: N rows of n_heads * head_dim values at row stride ld; pos[N] the
+     * position of each row; cos/sin: [max_seq, head_dim/2] tables.
+     * inverse rotates by -angle (the backward of the forward rotation). */
+    void (*rope)(rb_backend *be, float *x, int ld, const int32_t *pos, int N,
+                 int n_heads, int head_dim, const float *cos_t, const float *sin_t,
+                 rb_rope_layout layout, int inverse);
+
+    /* ---- causal grouped-query attention over B sequences of length T ----
+     * qkv[N, (H + 2 KV) * hd]: per row q heads, then k heads, then v heads.
+     * out[N, H * hd]; lse[B, H, T] softmax log-sum-exp (kept for backward).
+     * Scale 1/sqrt(hd). Backward writes dqkv[N, (H + 2 KV) * hd]. */
+    void (*attention_fwd)(rb_backend *be, float *out, float *lse, const float *qkv,
+                          int B, int T, int H, int KV, int hd);
+    void (*attention_bwd)(rb_backend *be, float *dqkv, const float *dout,
+                          const float *qkv, const float *out, const float *lse,
+                          int B, int T, int H, int KV, int hd);
+
+    /* ---- SwiGLU ----
+     * gu[N, 2F] = [gate | up]; act[N, F] = silu(gate) * up.  dgu written. */
+    void (*swiglu_fwd)(rb_backend *be, float *act, const float *gu, int N, int F);
+    void (*swiglu_bwd)(rb_backend *be, float *dgu, const float *dact, const float *gu,
+                       int N, int F);
+
+    /* ---- elementwise ---- */
+    void (*add)(rb_backend *be, float *y, const float *a, const float *b, size_t n); /* y = a + b */
+    void (*scale)(rb_backend *be, float *x, float a, size_t n);                   /* x *= a */
+    /* sum of squares of x[n], in double, returned to the host */
+    double (*sumsq)(rb_backend *be, const float *x, size_t n);
+
+    /* ---- fused softmax + cross-entropy over rows of V logits ----
+     * losses[N] = logsumexp(row) - row[target] (0 where target < 0).
+     * If dlogits is non-NULL it receives grad_scale * (softmax - onehot)
+     * (zero rows where target < 0); it may alias logits. */
+    void (*cross_entropy)(rb_backend *be, float *losses, float *dlogits,
+                          const float *logits, const int32_t *targets, int N, int V,
+                          float grad_scale);
+};
+
+/* The CPU reference backend (OpenBLAS + OpenMP); always available. */
+rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err);
+
+static inline void rb_backend_destroy(rb_backend *be)
+{
+    if (be && be->destroy) be->destroy(be);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

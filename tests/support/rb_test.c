@@ -1,0 +1,116 @@
+/* rb_test.c: shared test helpers (see rb_test.h). */
+#define _GNU_SOURCE
+#include "rb_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char ring[8][4096];
+static int ring_pos;
+
+static char *next_slot(void)
+{
+    char *s = ring[ring_pos];
+    ring_pos = (ring_pos + 1) % 8;
+    return s;
+}
+
+const char *rb_test_asset(const char *relpath)
+{
+    const char *dir = getenv("RB_ASSETS_DIR");
+    char *s = next_slot();
+    snprintf(s, sizeof ring[0], "%s/%s", dir ? dir : "../shared/assets", relpath);
+    return access(s, R_OK) == 0 ? s : NULL;
+}
+
+const char *rb_test_asset_or_skip(const char *relpath)
+{
+    const char *p = rb_test_asset(relpath);
+    if (!p) {
+        const char *dir = getenv("RB_ASSETS_DIR");
+        printf("SKIP: needs %s/%s, which is absent\n", dir ? dir : "../shared/assets", relpath);
+        exit(RB_TEST_SKIP);
+    }
+    return p;
+}
+
+const char *rb_test_source_path(const char *relpath)
+{
+    const char *dir = getenv("RB_SOURCE_DIR");
+    char *s = next_slot();
+    snprintf(s, sizeof ring[0], "%s/%s", dir ? dir : ".", relpath);
+    return s;
+}
+
+static char tmpdir_path[256];
+static pid_t tmpdir_owner;
+
+/* libcheck forks a child per test and the child exits through atexit: only
+ * the process that made the directory may remove it. */
+static void remove_tmpdir(void)
+{
+    if (tmpdir_path[0] && getpid() == tmpdir_owner) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir_path);
+        if (system(cmd) != 0) { /* best effort */ }
+    }
+}
+
+const char *rb_test_tmpdir(void)
+{
+    if (!tmpdir_path[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir_path, sizeof tmpdir_path, "%s/rbtest.XXXXXX", base ? base : "/tmp");
+        if (!mkdtemp(tmpdir_path)) {
+            perror("mkdtemp");
+            abort();
+        }
+        tmpdir_owner = getpid();
+        atexit(remove_tmpdir);
+    }
+    return tmpdir_path;
+}
+
+void rb_test_fill_uniform(float *x, size_t n, float scale, uint64_t seed)
+{
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        double u = (double)(s >> 11) / 9007199254740992.0; /* [0,1) */
+        x[i] = (float)((2.0 * u - 1.0) * scale);
+    }
+}
+
+double rb_test_max_abs(const float *x, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)x[i]));
+    return m;
+}
+
+double rb_test_rel_max_diff(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= num)) num = d; /* also propagates NaN */
+        den = fmax(den, fabs((double)b[i]));
+    }
+    if (isnan(num)) return INFINITY;
+    if (den == 0) return num == 0 ? 0 : INFINITY;
+    return num / den;
+}
+
+int rb_test_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
