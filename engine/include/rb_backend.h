@@ -57,14 +57,15 @@ struct rb_backend {
     void (*embedding_bwd)(rb_backend *be, float *dtable, const float *dout,
                           const int32_t *tokens, int N, int D);
 
-    /* ---- RMSNorm over rows of width D ----
+    /* ---- RMSNorm over N rows of width D (row strides ldo, ldx, ...) ----
      * out = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps); rstd[N] may be NULL.
-     * Backward: dx = (accumulate ? dx : 0) + d/dx; dw[D] += d/dw. */
-    void (*rmsnorm_fwd)(rb_backend *be, float *out, float *rstd, const float *x,
+     * Backward: dx = (accumulate ? dx : 0) + d/dx; dw[D] += d/dw. dx may
+     * alias dout. */
+    void (*rmsnorm_fwd)(rb_backend *be, float *out, int ldo, float *rstd, const float *x, int ldx,
                         const float *w, int N, int D, float eps);
-    void (*rmsnorm_bwd)(rb_backend *be, float *dx, float *dw, const float *dout,
-                        const float *x, const float *w, const float *rstd, int N,
-                        int D, int accumulate);
+    void (*rmsnorm_bwd)(rb_backend *be, float *dx, int lddx, float *dw, const float *dout,
+                        int lddout, const float *x, int ldx, const float *w, const float *rstd,
+                        int N, int D, int accumulate);
 
     /* ---- rotary embedding, in place ----
      * x: N rows of n_heads * head_dim values at row stride ld; pos[N] the

@@ -1,0 +1,90 @@
+/* cpu_internal.h: shared pieces of the CPU backend's kernels. */
+#ifndef RB_CPU_INTERNAL_H
+#define RB_CPU_INTERNAL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rb_backend.h"
+
+/* Per-thread scratch, grown on demand and kept for the backend's life, so
+ * that kernels like attention never allocate in the steady state. */
+typedef struct {
+    int n_threads;
+    float **buf;    /* [n_threads] */
+    size_t *cap;    /* floats per thread */
+    int failed;     /* sticky: a kernel could not get scratch; sync() reports it */
+    size_t failed_bytes;
+} rb_cpu_ctx;
+
+/* Make every thread's scratch at least n floats (call outside parallel
+ * regions, then fetch inside with rb_cpu_scratch). On allocation failure it
+ * returns -1 and records the failure for the next sync(); the kernel must
+ * then return without touching its outputs. */
+int rb_cpu_reserve(rb_backend *be, size_t n_per_thread);
+float *rb_cpu_scratch(rb_backend *be, int tid);
+int rb_cpu_threads(rb_backend *be);
+
+/* exp for float that GCC vectorises: range reduction by ln 2 in two parts
+ * and a degree-7 Taylor polynomial on [-ln2/2, ln2/2] (relative error about
+ * 2e-9 before rounding, i.e. within 1-2 ulp of expf). Inputs below -87.3
+ * return 0, matching expf's underflow for softmax use. */
+static inline float rb_expf(float x)
+{
+    const float log2e = 1.44269504088896341f;
+    const float ln2_hi = 0.693145751953125f;     /* ln 2 with trailing zeros */
+    const float ln2_lo = 1.428606765330187e-06f; /* ln 2 - ln2_hi */
+    const float shifter = 12582912.0f;           /* 1.5 * 2^23: rounds to an integer in the mantissa */
+    int under = x < -87.3f;
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    /* k = round(x / ln 2) without a float->int cast (NaN stays harmless) */
+    union { float f; uint32_t u; } t;
+    t.f = __builtin_fmaf(x, log2e, shifter);
+    uint32_t kbits = t.u - 0x4B400000u; /* k as two's complement in the low bits */
+    float kf = t.f - shifter;
+    float r = __builtin_fmaf(-kf, ln2_hi, x);
+    r = __builtin_fmaf(-kf, ln2_lo, r);
+    float p = 1.0f / 5040.0f;
+    p = __builtin_fmaf(p, r, 1.0f / 720.0f);
+    p = __builtin_fmaf(p, r, 1.0f / 120.0f);
+    p = __builtin_fmaf(p, r, 1.0f / 24.0f);
+    p = __builtin_fmaf(p, r, 1.0f / 6.0f);
+    p = __builtin_fmaf(p, r, 0.5f);
+    p = __builtin_fmaf(p, r, 1.0f);
+    p = __builtin_fmaf(p, r, 1.0f);
+    union { uint32_t u; float f; } two_k;
+    two_k.u = (kbits + 127u) << 23; /* 2^k, k in [-126, 127] after the clamp */
+    float y = p * two_k.f;
+    return under ? 0.0f : y;
+}
+
+/* kernels (one file each) */
+void rb_cpu_gemm(rb_backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void rb_cpu_embedding_fwd(rb_backend *be, float *out, const int32_t *tokens, const float *table,
+                          int N, int D);
+void rb_cpu_embedding_bwd(rb_backend *be, float *dtable, const float *dout, const int32_t *tokens,
+                          int N, int D);
+void rb_cpu_rmsnorm_fwd(rb_backend *be, float *out, int ldo, float *rstd, const float *x, int ldx,
+                        const float *w, int N, int D, float eps);
+void rb_cpu_rmsnorm_bwd(rb_backend *be, float *dx, int lddx, float *dw, const float *dout,
+                        int lddout, const float *x, int ldx, const float *w, const float *rstd,
+                        int N, int D, int accumulate);
+void rb_cpu_rope(rb_backend *be, float *x, int ld, const int32_t *pos, int N, int n_heads,
+                 int head_dim, const float *cos_t, const float *sin_t, rb_rope_layout layout,
+                 int inverse);
+void rb_cpu_attention_fwd(rb_backend *be, float *out, float *lse, const float *qkv, int B, int T,
+                          int H, int KV, int hd);
+void rb_cpu_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const float *qkv,
+                          const float *out, const float *lse, int B, int T, int H, int KV, int hd);
+void rb_cpu_swiglu_fwd(rb_backend *be, float *act, const float *gu, int N, int F);
+void rb_cpu_swiglu_bwd(rb_backend *be, float *dgu, const float *dact, const float *gu, int N, int F);
+void rb_cpu_add(rb_backend *be, float *y, const float *a, const float *b, size_t n);
+void rb_cpu_scale(rb_backend *be, float *x, float a, size_t n);
+double rb_cpu_sumsq(rb_backend *be, const float *x, size_t n);
+void rb_cpu_cross_entropy(rb_backend *be, float *losses, float *dlogits, const float *logits,
+                          const int32_t *targets, int N, int V, float grad_scale);
+
+#endif

@@ -1,0 +1,89 @@
+/* model_internal.h: the training workspace and the per-block forward and
+ * backward shared by forward.c, backward.c and block.c. */
+#ifndef RB_MODEL_INTERNAL_H
+#define RB_MODEL_INTERNAL_H
+
+#include "rb_model.h"
+
+/* Activations of one application of one block. Pointers into the
+ * workspace's activation arena; fields a block kind does not use are NULL.
+ *   Llama: rstd1 xn1 qkv lse att res1 rstd2 xn2 gu act out
+ *   OLMo2: qk_raw rstd_q rstd_k qkv lse att o rstd1 res1 gu act mlp rstd2 out */
+typedef struct {
+    const float *in; /* [N, h] input (owned by whoever produced it) */
+    float *rstd1;    /* [N] */
+    float *xn1;      /* [N, h] llama: norm1(in) */
+    float *qk_raw;   /* [N, Dq + Dkv] olmo2: q, k before their norms */
+    float *rstd_q;   /* [N] olmo2 */
+    float *rstd_k;   /* [N] olmo2 */
+    float *qkv;      /* [N, Dqkv] attention input (after norms and RoPE) */
+    float *lse;      /* [B, H, T] */
+    float *att;      /* [N, Dq] attention output */
+    float *o;        /* [N, h] olmo2: o_proj output before norm1 */
+    float *res1;     /* [N, h] residual after attention */
+    float *rstd2;    /* [N] */
+    float *xn2;      /* [N, h] llama: norm2(res1) */
+    float *gu;       /* [N, 2F] */
+    float *act;      /* [N, F] */
+    float *mlp;      /* [N, h] olmo2: down_proj output before norm2 */
+    float *out;      /* [N, h] */
+} rb_block_acts;
+
+struct rb_workspace {
+    rb_model *m;
+    int B, T, N, max_k;
+    size_t bytes;
+
+    /* backend memory: one arena for activations, one for backward scratch,
+     * one for integer inputs */
+    float *act_arena;
+    float *grad_arena;
+    int32_t *int_arena;
+
+    int32_t *tokens;   /* [N] */
+    int32_t *targets;  /* [N] */
+    int32_t *pos;      /* [N] position of each row: n % T */
+
+    float *emb;        /* [N, h] embedding output */
+    rb_block_acts *slots; /* n_prelude + max_k * n_recur + n_coda stored applications */
+    int n_slots;
+    rb_block_acts scratch; /* for no-gradient applications; out set per call */
+    float *s_a, *s_b;  /* [N, h] state ping-pong for no-gradient iterations */
+    float *s_start;    /* [N, h] state entering the first gradient iteration */
+    float *xin;        /* [max_k, N, h] adapter outputs of the gradient iterations */
+    float *final_rstd; /* [N] */
+    float *xf;         /* [N, h] final norm output */
+    float *logits;     /* [N, V] (gradient in place after a training forward) */
+    float *losses;     /* [N] */
+
+    /* backward scratch */
+    float *g_cur, *g_alt, *g_e; /* [N, h] */
+    float *g_h;        /* [N, h] */
+    float *g_act;      /* [N, F] */
+    float *g_gu;       /* [N, 2F] */
+    float *g_att;      /* [N, Dq] */
+    float *g_qkv;      /* [N, Dqkv] */
+    float *g_qk_raw;   /* [N, Dq + Dkv] olmo2 */
+
+    /* host */
+    float *losses_host; /* [N] */
+    float *s0_host;     /* [N, h] */
+
+    /* record of the last forward, for backward */
+    int last_valid;     /* a forward ran and its record is usable */
+    int last_grad, last_targets;
+    int last_n, last_k, last_bypass;
+    int last_slot_count;
+    const float *x_final; /* input of the final norm */
+    const float *e;       /* prelude output */
+    const float *s_final; /* recurrent state s_r */
+};
+
+/* One block's forward: writes every field of a (a->in must be set; a->out
+ * may alias a->in when gradients are not needed). */
+void rb_block_forward(rb_model *m, rb_workspace *ws, int layer, rb_block_acts *a);
+/* One block's backward: on entry g holds dL/d(out); on exit dL/d(in).
+ * Weight gradients accumulate into m->g. */
+void rb_block_backward(rb_model *m, rb_workspace *ws, int layer, const rb_block_acts *a, float *g);
+
+#endif
