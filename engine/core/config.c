@@ -48,6 +48,14 @@ rb_status rb_config_finalize(rb_config *c, rb_error *err)
         return rb_fail(err, RB_EINVAL,
                        "model config: head_dim = %d; RoPE needs a positive even head size",
                        c->head_dim);
+    /* keep every product of sizes well inside int (GEMM dimensions) */
+    const long lim = 1L << 20;
+    if (c->vocab_size > (1L << 24) || c->dim > lim || c->hidden_dim > lim || c->n_heads > 4096 ||
+        c->head_dim > 4096 || (long)c->n_heads * c->head_dim > lim || c->max_seq_len > (1L << 22))
+        return rb_fail(err, RB_EINVAL,
+                       "model config: sizes too large (vocab %d, dim %d, hidden %d, heads %d x "
+                       "head_dim %d, max_seq_len %d)", c->vocab_size, c->dim, c->hidden_dim,
+                       c->n_heads, c->head_dim, c->max_seq_len);
     if (c->n_heads % c->n_kv_heads != 0)
         return rb_fail(err, RB_EINVAL,
                        "model config: n_kv_heads = %d does not divide n_heads = %d; grouped-query "

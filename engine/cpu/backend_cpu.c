@@ -139,11 +139,17 @@ rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err)
     be->rope = rb_cpu_rope;
     be->attention_fwd = rb_cpu_attention_fwd;
     be->attention_bwd = rb_cpu_attention_bwd;
+    be->attention_cached = rb_cpu_attention_cached;
+    be->copy2d = rb_cpu_copy2d;
     be->swiglu_fwd = rb_cpu_swiglu_fwd;
     be->swiglu_bwd = rb_cpu_swiglu_bwd;
     be->add = rb_cpu_add;
     be->scale = rb_cpu_scale;
     be->sumsq = rb_cpu_sumsq;
+    be->axpy = rb_cpu_axpy;
+    be->transpose = rb_cpu_transpose;
+    be->adamw = rb_cpu_adamw;
+    be->muon_momentum = rb_cpu_muon_momentum;
     be->cross_entropy = rb_cpu_cross_entropy;
     *out = be;
     return RB_OK;

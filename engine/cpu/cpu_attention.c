@@ -153,3 +153,33 @@ void rb_cpu_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const 
         }
     }
 }
+
+void rb_cpu_attention_cached(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
+                             const float *vc, int n, int pos0, int H, int KV, int hd)
+{
+    /* Same tiling as training attention; keys come from the cache, whose
+     * row stride is KV * hd. Query row t (absolute position pos0 + t) sees
+     * cache rows 0 .. pos0 + t. */
+    const int ldkv = KV * hd, ldo = H * hd, group = H / KV;
+    const float scale = 1.0f / sqrtf((float)hd);
+    const int tiles = (n + RB_ATT_TILE - 1) / RB_ATT_TILE;
+    const int total = pos0 + n;
+    if (rb_cpu_reserve(be, (size_t)RB_ATT_TILE * total + RB_ATT_TILE) != 0) return;
+
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long task = 0; task < (long)H * tiles; task++) {
+        int tile = tiles - 1 - (int)(task % tiles);
+        int h = (int)(task / tiles), kvh = h / group;
+        float *P = rb_cpu_scratch(be, omp_get_thread_num());
+        float *lse = P + (size_t)RB_ATT_TILE * total; /* unused by inference */
+        int t0 = tile * RB_ATT_TILE;
+        int rows = n - t0 < RB_ATT_TILE ? n - t0 : RB_ATT_TILE;
+        int nk = pos0 + t0 + rows;
+        const float *k = kc + (size_t)kvh * hd, *v = vc + (size_t)kvh * hd;
+        rb_cpu_gemm(be, 0, 1, rows, nk, hd, scale, q + (size_t)t0 * ldq + (size_t)h * hd, ldq, k,
+                    ldkv, 0.0f, P, nk);
+        softmax_rows_causal(P, nk, rows, pos0 + t0, lse);
+        rb_cpu_gemm(be, 0, 0, rows, hd, nk, 1.0f, P, nk, v, ldkv, 0.0f,
+                    out + (size_t)t0 * ldo + (size_t)h * hd, ldo);
+    }
+}

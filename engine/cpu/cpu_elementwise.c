@@ -64,3 +64,29 @@ double rb_cpu_sumsq(rb_backend *be, const float *x, size_t n)
     }
     return total;
 }
+
+void rb_cpu_axpy(rb_backend *be, float *y, float a, const float *x, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void rb_cpu_transpose(rb_backend *be, float *out, const float *in, int rows, int cols)
+{
+    /* 32 x 32 tiles keep both sides in cache */
+    const int B = 32;
+#pragma omp parallel for collapse(2) schedule(static) if ((long)rows * cols > 65536)
+    for (int i0 = 0; i0 < rows; i0 += B)
+        for (int j0 = 0; j0 < cols; j0 += B) {
+            int i1 = i0 + B < rows ? i0 + B : rows, j1 = j0 + B < cols ? j0 + B : cols;
+            for (int i = i0; i < i1; i++)
+                for (int j = j0; j < j1; j++) out[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+        }
+}
+
+void rb_cpu_copy2d(rb_backend *be, float *dst, int ldd, const float *src, int lds, int rows, int cols)
+{
+#pragma omp parallel for schedule(static) if ((long)rows * cols > 65536)
+    for (int r = 0; r < rows; r++)
+        memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)cols * sizeof(float));
+}

@@ -79,11 +79,20 @@ void rb_cpu_attention_fwd(rb_backend *be, float *out, float *lse, const float *q
                           int H, int KV, int hd);
 void rb_cpu_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const float *qkv,
                           const float *out, const float *lse, int B, int T, int H, int KV, int hd);
+void rb_cpu_attention_cached(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
+                             const float *vc, int n, int pos0, int H, int KV, int hd);
+void rb_cpu_copy2d(rb_backend *be, float *dst, int ldd, const float *src, int lds, int rows, int cols);
 void rb_cpu_swiglu_fwd(rb_backend *be, float *act, const float *gu, int N, int F);
 void rb_cpu_swiglu_bwd(rb_backend *be, float *dgu, const float *dact, const float *gu, int N, int F);
 void rb_cpu_add(rb_backend *be, float *y, const float *a, const float *b, size_t n);
 void rb_cpu_scale(rb_backend *be, float *x, float a, size_t n);
 double rb_cpu_sumsq(rb_backend *be, const float *x, size_t n);
+void rb_cpu_axpy(rb_backend *be, float *y, float a, const float *x, size_t n);
+void rb_cpu_transpose(rb_backend *be, float *out, const float *in, int rows, int cols);
+void rb_cpu_adamw(rb_backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float wd, float bc1, float bc2);
+void rb_cpu_muon_momentum(rb_backend *be, float *M, float *U, const float *G, size_t n, float beta,
+                          int nesterov);
 void rb_cpu_cross_entropy(rb_backend *be, float *losses, float *dlogits, const float *logits,
                           const int32_t *targets, int N, int V, float grad_scale);
 

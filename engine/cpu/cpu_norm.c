@@ -51,15 +51,22 @@ void rb_cpu_rmsnorm_bwd(rb_backend *be, float *dx, int lddx, float *dw, const fl
 #pragma omp simd reduction(+ : dot)
             for (int i = 0; i < D; i++) dot += dy[i] * w[i] * xr[i];
             float m = dot * r * r / (float)D; /* mean(g xh) / r */
+            /* dw's partial sum reads dout before dx (which may alias it) is written */
             if (accumulate) {
 #pragma omp simd
-                for (int i = 0; i < D; i++) dxr[i] += r * (dy[i] * w[i] - xr[i] * m);
+                for (int i = 0; i < D; i++) {
+                    float dyi = dy[i];
+                    part[i] += dyi * xr[i] * r;
+                    dxr[i] += r * (dyi * w[i] - xr[i] * m);
+                }
             } else {
 #pragma omp simd
-                for (int i = 0; i < D; i++) dxr[i] = r * (dy[i] * w[i] - xr[i] * m);
+                for (int i = 0; i < D; i++) {
+                    float dyi = dy[i];
+                    part[i] += dyi * xr[i] * r;
+                    dxr[i] = r * (dyi * w[i] - xr[i] * m);
+                }
             }
-#pragma omp simd
-            for (int i = 0; i < D; i++) part[i] += dy[i] * xr[i] * r;
         }
     }
     for (int t = 0; t < used; t++) {

@@ -16,6 +16,7 @@ rb_status rb_backward(rb_model *m, rb_workspace *ws, rb_error *err)
     const int N = ws->N, h = c->dim, V = c->vocab_size;
     const size_t nh = (size_t)N * h;
 
+    if (ws->m != m) return rb_fail(err, RB_EINVAL, "backward: workspace belongs to another model");
     if (!ws->last_valid || !ws->last_grad || !ws->last_targets)
         return rb_fail(err, RB_EINVAL, "backward: the last forward did not keep activations (it "
                                        "needs grad = 1 and targets)");

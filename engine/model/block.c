@@ -13,12 +13,12 @@
 #define T_ 1 /* transposed operand */
 #define N_ 0
 
-void rb_block_forward(rb_model *m, rb_workspace *ws, int layer, rb_block_acts *a)
+void rb_block_forward(rb_model *m, const rb_block_ctx *bc, int layer, rb_block_acts *a)
 {
     rb_backend *be = m->be;
     const rb_config *c = &m->cfg;
     const rb_block_view *w = &m->w.blocks[layer];
-    const int N = ws->N, h = c->dim, F = c->hidden_dim;
+    const int N = bc->B * bc->T, h = c->dim, F = c->hidden_dim;
     const int Dq = rb_config_q_dim(c), Dkv = rb_config_kv_dim(c), Dqkv = rb_config_qkv_dim(c);
     const float eps = c->norm_eps;
     const size_t nh = (size_t)N * h * sizeof(float);
@@ -36,12 +36,20 @@ void rb_block_forward(rb_model *m, rb_workspace *ws, int layer, rb_block_acts *a
         be->rmsnorm_fwd(be, a->qkv + Dq, Dqkv, a->rstd_k, a->qk_raw + Dq, Dq + Dkv, w->k_norm, N, Dkv,
                         eps);
     }
-    be->rope(be, a->qkv, Dqkv, ws->pos, N, c->n_heads, c->head_dim, m->rope_cos, m->rope_sin,
+    be->rope(be, a->qkv, Dqkv, bc->pos, N, c->n_heads, c->head_dim, m->rope_cos, m->rope_sin,
              c->rope_layout, 0);
-    be->rope(be, a->qkv + Dq, Dqkv, ws->pos, N, c->n_kv_heads, c->head_dim, m->rope_cos, m->rope_sin,
+    be->rope(be, a->qkv + Dq, Dqkv, bc->pos, N, c->n_kv_heads, c->head_dim, m->rope_cos, m->rope_sin,
              c->rope_layout, 0);
-    be->attention_fwd(be, a->att, a->lse, a->qkv, ws->B, ws->T, c->n_heads, c->n_kv_heads,
-                      c->head_dim);
+    if (bc->kc) {
+        /* cached inference: append this chunk's keys and values, attend to the cache */
+        be->copy2d(be, bc->kc + (size_t)bc->pos0 * Dkv, Dkv, a->qkv + Dq, Dqkv, N, Dkv);
+        be->copy2d(be, bc->vc + (size_t)bc->pos0 * Dkv, Dkv, a->qkv + Dq + Dkv, Dqkv, N, Dkv);
+        be->attention_cached(be, a->att, a->qkv, Dqkv, bc->kc, bc->vc, N, bc->pos0, c->n_heads,
+                             c->n_kv_heads, c->head_dim);
+    } else {
+        be->attention_fwd(be, a->att, a->lse, a->qkv, bc->B, bc->T, c->n_heads, c->n_kv_heads,
+                          c->head_dim);
+    }
 
     if (c->block == RB_BLOCK_LLAMA) {
         /* res1 = in + att Wo^T */

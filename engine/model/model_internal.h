@@ -79,9 +79,24 @@ struct rb_workspace {
     const float *s_final; /* recurrent state s_r */
 };
 
+/* Geometry of a block application: B sequences of T rows, the position of
+ * each row, and for cached inference (B = 1) the KV cache rows of this
+ * (iteration, layer) slot, which receive the new keys and values at pos0. */
+typedef struct {
+    int B, T;
+    const int32_t *pos; /* backend [B*T] */
+    float *kc, *vc;     /* backend [max_tokens, KV hd] or NULL for training attention */
+    int pos0;
+} rb_block_ctx;
+
 /* One block's forward: writes every field of a (a->in must be set; a->out
  * may alias a->in when gradients are not needed). */
-void rb_block_forward(rb_model *m, rb_workspace *ws, int layer, rb_block_acts *a);
+void rb_block_forward(rb_model *m, const rb_block_ctx *bc, int layer, rb_block_acts *a);
+
+/* Carve (or, with base == NULL, count) one block's activations for B x T
+ * rows out of an arena; *used advances in floats. */
+void rb_block_acts_carve(float *base, size_t *used, const rb_config *c, int B, int T,
+                         rb_block_acts *a, int with_out);
 /* One block's backward: on entry g holds dL/d(out); on exit dL/d(in).
  * Weight gradients accumulate into m->g. */
 void rb_block_backward(rb_model *m, rb_workspace *ws, int layer, const rb_block_acts *a, float *g);

@@ -21,8 +21,10 @@ static float *carve(carver *cv, size_t n)
     return p;
 }
 
-static void carve_block(carver *cv, const rb_config *c, int B, int T, rb_block_acts *a, int with_out)
+void rb_block_acts_carve(float *base, size_t *used, const rb_config *c, int B, int T,
+                         rb_block_acts *a, int with_out)
 {
+    carver cv0 = {base, *used}, *cv = &cv0;
     const size_t N = (size_t)B * T, h = c->dim, F = c->hidden_dim;
     const size_t Dq = rb_config_q_dim(c), Dkv = rb_config_kv_dim(c), Dqkv = rb_config_qkv_dim(c);
     memset(a, 0, sizeof *a);
@@ -45,6 +47,7 @@ static void carve_block(carver *cv, const rb_config *c, int B, int T, rb_block_a
     a->gu = carve(cv, N * 2 * F);
     a->act = carve(cv, N * F);
     if (with_out) a->out = carve(cv, N * h);
+    *used = cv->used;
 }
 
 /* Lay out (or, with NULL bases, size) the whole workspace. */
@@ -57,8 +60,8 @@ static void layout(rb_workspace *ws, float *act_base, float *grad_base, size_t *
 
     carver a = {act_base, 0};
     ws->emb = carve(&a, N * h);
-    for (int i = 0; i < ws->n_slots; i++) carve_block(&a, c, B, T, &ws->slots[i], 1);
-    carve_block(&a, c, B, T, &ws->scratch, 0);
+    for (int i = 0; i < ws->n_slots; i++) rb_block_acts_carve(act_base, &a.used, c, B, T, &ws->slots[i], 1);
+    rb_block_acts_carve(act_base, &a.used, c, B, T, &ws->scratch, 0);
     if (rb_config_is_recurrent(c)) {
         ws->s_a = carve(&a, N * h);
         ws->s_b = carve(&a, N * h);

@@ -1,0 +1,291 @@
+/* cmd_bench.c: `retrobench bench train|gemm`: throughput measurements.
+ *
+ * bench gemm   measures OpenBLAS SGEMM's peak on this machine (the
+ *              denominator of MFU), over a few large shapes.
+ * bench train  times full training steps (forward, backward, optimizer) of
+ *              a random model of a named shape on the CPU backend and
+ *              reports tokens/s, model FLOPs/s and MFU against the SGEMM
+ *              peak measured in the same process.
+ * Results go to stdout as key=value lines; progress to stderr. */
+#include <getopt.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blas_env.h"
+#include "cli.h"
+#include "rb_backend.h"
+#include "rb_model.h"
+#include "rb_optim.h"
+#include "rb_rng.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Best GFLOP/s of SGEMM over a few shapes, each run for ~0.4 s. */
+static double sgemm_peak(rb_backend *be, int extra_m, int extra_n, int extra_k)
+{
+    int shapes[4][3] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {2048, 1024, 512}, {0, 0, 0}};
+    shapes[3][0] = extra_m;
+    shapes[3][1] = extra_n;
+    shapes[3][2] = extra_k;
+    double best = 0;
+    for (int s = 0; s < 4; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        if (M <= 0) continue;
+        float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N),
+              *C = malloc(sizeof(float) * (size_t)M * N);
+        if (!A || !B || !C) {
+            free(A), free(B), free(C);
+            continue;
+        }
+        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 13) * 1e-3f;
+        for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 7) * 1e-3f;
+        be->gemm(be, 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N); /* warm */
+        int reps = 0;
+        double t0 = now_s(), t;
+        do {
+            be->gemm(be, 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
+            reps++;
+            t = now_s() - t0;
+        } while (t < 0.4);
+        double gf = 2.0 * M * N * K * reps / t / 1e9;
+        if (gf > best) best = gf;
+        free(A), free(B), free(C);
+    }
+    return best;
+}
+
+typedef struct {
+    int dim, heads, kv_heads, hidden, vocab, P, R, C, n, k, B, T, steps, warmup, olmo;
+    rb_optim_kind optim;
+    int no_optim;
+} train_bench;
+
+static void usage_bench(FILE *f)
+{
+    fprintf(f,
+            "usage: retrobench bench gemm\n"
+            "       retrobench bench train [options]\n"
+            "options (defaults: the issue-2 configuration):\n"
+            "  --dim H (256) --heads 8 --kv-heads 4 --hidden 688 --vocab 512\n"
+            "  --prelude 2 --recur 2 --coda 2 --nograd-iters N (0) --grad-iters K (4)\n"
+            "  --batch B (8) --seq T (256) --steps S (8) --warmup W (2)\n"
+            "  --optim adamw|muon|none (adamw)  --block llama|olmo2 (llama)\n");
+}
+
+static int parse_int(const char *opt, const char *s, int lo, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > 1000000000) {
+        fprintf(stderr, "retrobench bench: %s expects an integer >= %d, got '%s'\n", opt, lo, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int bench_train(int argc, char **argv)
+{
+    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0};
+    static const struct option opts[] = {
+        {"dim", 1, 0, 'd'},      {"heads", 1, 0, 'H'},     {"kv-heads", 1, 0, 'K'},
+        {"hidden", 1, 0, 'F'},   {"vocab", 1, 0, 'V'},     {"prelude", 1, 0, 'P'},
+        {"recur", 1, 0, 'R'},    {"coda", 1, 0, 'C'},      {"nograd-iters", 1, 0, 'n'},
+        {"grad-iters", 1, 0, 'k'}, {"batch", 1, 0, 'B'},   {"seq", 1, 0, 'T'},
+        {"steps", 1, 0, 's'},    {"warmup", 1, 0, 'w'},    {"optim", 1, 0, 'o'},
+        {"block", 1, 0, 'b'},    {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    int c, rc = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': rc = parse_int("--dim", optarg, 1, &b.dim); break;
+        case 'H': rc = parse_int("--heads", optarg, 1, &b.heads); break;
+        case 'K': rc = parse_int("--kv-heads", optarg, 1, &b.kv_heads); break;
+        case 'F': rc = parse_int("--hidden", optarg, 1, &b.hidden); break;
+        case 'V': rc = parse_int("--vocab", optarg, 1, &b.vocab); break;
+        case 'P': rc = parse_int("--prelude", optarg, 0, &b.P); break;
+        case 'R': rc = parse_int("--recur", optarg, 0, &b.R); break;
+        case 'C': rc = parse_int("--coda", optarg, 0, &b.C); break;
+        case 'n': rc = parse_int("--nograd-iters", optarg, 0, &b.n); break;
+        case 'k': rc = parse_int("--grad-iters", optarg, 0, &b.k); break;
+        case 'B': rc = parse_int("--batch", optarg, 1, &b.B); break;
+        case 'T': rc = parse_int("--seq", optarg, 1, &b.T); break;
+        case 's': rc = parse_int("--steps", optarg, 1, &b.steps); break;
+        case 'w': rc = parse_int("--warmup", optarg, 0, &b.warmup); break;
+        case 'o':
+            if (!strcmp(optarg, "adamw")) b.optim = RB_OPTIM_ADAMW;
+            else if (!strcmp(optarg, "muon")) b.optim = RB_OPTIM_MUON;
+            else if (!strcmp(optarg, "none")) b.no_optim = 1;
+            else {
+                fprintf(stderr, "retrobench bench: --optim must be adamw, muon or none, not '%s'\n", optarg);
+                rc = -1;
+            }
+            break;
+        case 'b':
+            if (!strcmp(optarg, "llama")) b.olmo = 0;
+            else if (!strcmp(optarg, "olmo2")) b.olmo = 1;
+            else {
+                fprintf(stderr, "retrobench bench: --block must be llama or olmo2, not '%s'\n", optarg);
+                rc = -1;
+            }
+            break;
+        case 'h': usage_bench(stdout); return 0;
+        default: usage_bench(stderr); return 2;
+        }
+        if (rc) return 2;
+    }
+
+    rb_error err = {0};
+    rb_backend *be = NULL;
+    if (rb_backend_cpu_create(&be, &err) != RB_OK) {
+        fprintf(stderr, "retrobench bench: %s\n", err.msg);
+        return 1;
+    }
+    rb_config cfg;
+    rb_config_defaults(&cfg);
+    cfg.vocab_size = b.vocab;
+    cfg.dim = b.dim;
+    cfg.n_heads = b.heads;
+    cfg.n_kv_heads = b.kv_heads;
+    cfg.hidden_dim = b.hidden;
+    cfg.max_seq_len = b.T;
+    cfg.block = b.olmo ? RB_BLOCK_OLMO2 : RB_BLOCK_LLAMA;
+    cfg.n_prelude = b.P;
+    cfg.n_recur = b.R;
+    cfg.n_coda = b.C;
+    rb_model *m = NULL;
+    rb_workspace *ws = NULL;
+    rb_optimizer *opt = NULL;
+    int status = 1;
+    if (rb_model_create(&m, &cfg, be, &err) != RB_OK || rb_model_enable_grads(m, &err) != RB_OK ||
+        rb_model_init_random(m, 1, 0.02f, &err) != RB_OK ||
+        rb_workspace_create(&ws, m, b.B, b.T, b.k, &err) != RB_OK) {
+        fprintf(stderr, "retrobench bench: %s\n", err.msg);
+        goto done;
+    }
+    if (!b.no_optim) {
+        rb_optim_config oc;
+        rb_optim_config_default(&oc, b.optim);
+        if (rb_optimizer_create(&opt, m, &oc, &err) != RB_OK) {
+            fprintf(stderr, "retrobench bench: %s\n", err.msg);
+            goto done;
+        }
+    }
+    const int N = b.B * b.T;
+    int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(N + 1));
+    rb_rng rng;
+    rb_rng_seed(&rng, 7);
+    for (int i = 0; i <= N; i++) tokens[i] = (int32_t)(rb_rng_u64(&rng) % (uint64_t)b.vocab);
+
+    fprintf(stderr, "bench train: %s, %d threads, model %zu params, workspace %.1f MiB\n",
+            rb_blas_env_note(), omp_get_max_threads(), m->table.total,
+            (double)rb_workspace_bytes(ws) / 1048576.0);
+    double peak0 = sgemm_peak(be, N, b.hidden * 2, b.dim);
+    rb_step_opts so = {.n_nograd = b.n, .n_grad = b.k, .grad = 1, .seed = 1};
+    double t_fwd = 0, t_bwd = 0, t_opt = 0, loss = 0;
+    int timed = 0;
+    for (int step = 0; step < b.warmup + b.steps; step++) {
+        double t0 = now_s();
+        if (rb_model_zero_grads(m, &err) != RB_OK ||
+            rb_forward(m, ws, tokens, tokens + 1, &so, &loss, &err) != RB_OK) {
+            fprintf(stderr, "retrobench bench: %s\n", err.msg);
+            free(tokens);
+            goto done;
+        }
+        double t1 = now_s();
+        if (rb_backward(m, ws, &err) != RB_OK) {
+            fprintf(stderr, "retrobench bench: %s\n", err.msg);
+            free(tokens);
+            goto done;
+        }
+        double t2 = now_s();
+        if (opt && rb_optimizer_step(opt, 1.0f, NULL, &err) != RB_OK) {
+            fprintf(stderr, "retrobench bench: %s\n", err.msg);
+            free(tokens);
+            goto done;
+        }
+        double t3 = now_s();
+        so.seed++;
+        if (step >= b.warmup) {
+            t_fwd += t1 - t0;
+            t_bwd += t2 - t1;
+            t_opt += t3 - t2;
+            timed++;
+        }
+        fprintf(stderr, "  step %d/%d loss %.4f  %.0f ms\n", step + 1, b.warmup + b.steps, loss,
+                (t3 - t0) * 1e3);
+    }
+    free(tokens);
+    double peak1 = sgemm_peak(be, N, b.hidden * 2, b.dim);
+    double peak = peak0 > peak1 ? peak0 : peak1;
+
+    /* model FLOPs per token: 6 x parameters on the gradient path, 2 x on the
+     * no-gradient iterations, plus causal attention (fwd 2 Dq (T+1), x3 with
+     * backward); embeddings excluded, the head included. */
+    rb_param_counts pc;
+    rb_model_param_counts(m, &pc);
+    const double Dq = (double)cfg.n_heads * (cfg.head_dim ? cfg.head_dim : cfg.dim / cfg.n_heads);
+    double grad_params = (double)pc.prelude + pc.coda + (double)b.k * pc.recur +
+                         (double)cfg.vocab_size * cfg.dim;
+    double nograd_params = (double)b.n * pc.recur;
+    double att = 2.0 * Dq * (b.T + 1);
+    double grad_layers = b.P + b.C + (double)b.k * b.R, nograd_layers = (double)b.n * b.R;
+    double flops_tok = 6.0 * grad_params + 2.0 * nograd_params + 3.0 * att * grad_layers +
+                       att * nograd_layers;
+    double step_s = (t_fwd + t_bwd + t_opt) / timed;
+    double tps = N / step_s;
+    double mfu = tps * flops_tok / (peak * 1e9);
+    printf("config=dim%d_h%d_kv%d_f%d_v%d_P%dR%dC%d_n%dk%d_B%dT%d optim=%s\n", b.dim, b.heads,
+           b.kv_heads, b.hidden, b.vocab, b.P, b.R, b.C, b.n, b.k, b.B, b.T,
+           b.no_optim ? "none" : b.optim == RB_OPTIM_MUON ? "muon" : "adamw");
+    printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
+    printf("forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f step_ms=%.1f\n",
+           t_fwd / timed * 1e3, t_bwd / timed * 1e3, t_opt / timed * 1e3, step_s * 1e3);
+    printf("model_flops_per_token=%.4g sgemm_peak_gflops=%.1f model_gflops=%.1f\n", flops_tok, peak,
+           tps * flops_tok / 1e9);
+    printf("final_loss=%.4f\n", loss);
+    printf("mfu=%.3f tokens_per_s=%.0f\n", mfu, tps);
+    status = 0;
+done:
+    rb_optimizer_destroy(opt);
+    rb_workspace_destroy(ws);
+    rb_model_destroy(m);
+    rb_backend_destroy(be);
+    return status;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_bench(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "gemm")) {
+        rb_error err = {0};
+        rb_backend *be = NULL;
+        if (rb_backend_cpu_create(&be, &err) != RB_OK) {
+            fprintf(stderr, "retrobench bench: %s\n", err.msg);
+            return 1;
+        }
+        printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
+        printf("sgemm_peak_gflops=%.1f\n", sgemm_peak(be, 0, 0, 0));
+        rb_backend_destroy(be);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage_bench(stdout);
+        return 0;
+    }
+    fprintf(stderr, "retrobench bench: unknown benchmark '%s' (train, gemm, decode)\n", argv[1]);
+    return 2;
+}
