@@ -40,6 +40,8 @@ struct rb_backend {
     rb_status (*download)(rb_backend *be, void *dst, const void *src, size_t bytes, rb_error *err);
     void (*copy)(rb_backend *be, void *dst, const void *src, size_t bytes);
     void (*zero)(rb_backend *be, void *ptr, size_t bytes);
+    /* dst[rows, cols] (row stride ldd) = src[rows, cols] (row stride lds), floats */
+    void (*copy2d)(rb_backend *be, float *dst, int ldd, const float *src, int lds, int rows, int cols);
     rb_status (*sync)(rb_backend *be, rb_error *err);
     void (*destroy)(rb_backend *be);
 
@@ -85,6 +87,14 @@ struct rb_backend {
                           const float *qkv, const float *out, const float *lse,
                           int B, int T, int H, int KV, int hd);
 
+    /* ---- attention of n new query rows against a KV cache ----
+     * q[n, H * hd] at row stride ldq (the q part of a qkv buffer); kc, vc:
+     * [>= pos0 + n, KV * hd] cache rows of one (iteration, layer) slot, with
+     * the new rows already written at pos0 .. pos0 + n - 1. New row t sees
+     * cache rows 0 .. pos0 + t. out[n, H * hd]. */
+    void (*attention_cached)(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
+                             const float *vc, int n, int pos0, int H, int KV, int hd);
+
     /* ---- SwiGLU ----
      * gu[N, 2F] = [gate | up]; act[N, F] = silu(gate) * up.  dgu written. */
     void (*swiglu_fwd)(rb_backend *be, float *act, const float *gu, int N, int F);
@@ -96,6 +106,21 @@ struct rb_backend {
     void (*scale)(rb_backend *be, float *x, float a, size_t n);                   /* x *= a */
     /* sum of squares of x[n], in double, returned to the host */
     double (*sumsq)(rb_backend *be, const float *x, size_t n);
+
+    void (*axpy)(rb_backend *be, float *y, float a, const float *x, size_t n);     /* y += a x */
+    /* out[cols, rows] = in[rows, cols]^T */
+    void (*transpose)(rb_backend *be, float *out, const float *in, int rows, int cols);
+
+    /* ---- optimizer updates (METHOD.md section 2) ----
+     * AdamW (PyTorch semantics, decoupled decay):
+     *   p *= 1 - lr wd;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+     *   p -= lr (m / bc1) / (sqrt(v / bc2) + eps),  bc = 1 - beta^step. */
+    void (*adamw)(rb_backend *be, float *p, const float *g, float *m, float *v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float wd, float bc1, float bc2);
+    /* Muon momentum as the reference: M = beta M + (1-beta) G; then
+     * U = (1-beta) G + beta M (nesterov) or U = M. */
+    void (*muon_momentum)(rb_backend *be, float *M, float *U, const float *G, size_t n, float beta,
+                          int nesterov);
 
     /* ---- fused softmax + cross-entropy over rows of V logits ----
      * losses[N] = logsumexp(row) - row[target] (0 where target < 0).
