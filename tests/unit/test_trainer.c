@@ -1,0 +1,276 @@
+/* test_trainer.c: the training loop: exact resume from a checkpoint,
+ * atomic checkpoint folders, non-finite steps skipped then stopping,
+ * interruption, and that training lowers the loss on learnable data. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rb_data.h"
+#include "rb_model.h"
+#include "rb_rng.h"
+#include "rb_test.h"
+#include "rb_train.h"
+
+static rb_backend *be;
+
+/* A token file of rows of T + 1 ids following a simple learnable rule
+ * (id[i+1] = (id[i] * 3 + 1) mod V with some noise). */
+static const char *make_data(const char *name, int V, int rows, int T)
+{
+    static char path[1000];
+    snprintf(path, sizeof path, "%s/%s.rbtok", rb_test_tmpdir(), name);
+    rb_error err = {0};
+    rb_tokwriter *w = NULL;
+    ck_assert_msg(rb_tokwriter_open(&w, path, (uint32_t)V, (uint32_t)(T + 1), &err) == RB_OK, "%s", err.msg);
+    rb_rng rng;
+    rb_rng_seed(&rng, 42);
+    int32_t *row = malloc(sizeof(int32_t) * (size_t)(T + 1));
+    for (int r = 0; r < rows; r++) {
+        row[0] = (int32_t)(rb_rng_u64(&rng) % (uint64_t)V);
+        for (int i = 1; i <= T; i++)
+            row[i] = rb_rng_uniform(&rng) < 0.1 ? (int32_t)(rb_rng_u64(&rng) % (uint64_t)V)
+                                                : (row[i - 1] * 3 + 1) % V;
+        ck_assert(rb_tokwriter_append(w, row, (size_t)(T + 1), &err) == RB_OK);
+    }
+    free(row);
+    ck_assert(rb_tokwriter_finish(w, &err) == RB_OK);
+    return path;
+}
+
+static rb_model *make_model(int recurrent)
+{
+    rb_config c;
+    rb_config_defaults(&c);
+    c.vocab_size = 37;
+    c.dim = 32;
+    c.n_heads = 4;
+    c.n_kv_heads = 2;
+    c.hidden_dim = 48;
+    c.max_seq_len = 64;
+    c.n_prelude = 1;
+    c.n_recur = recurrent ? 2 : 0;
+    c.n_coda = 1;
+    rb_model *m = NULL;
+    rb_error err = {0};
+    ck_assert(rb_model_create(&m, &c, be, &err) == RB_OK);
+    ck_assert(rb_model_init_random(m, 9, 0.05f, &err) == RB_OK);
+    return m;
+}
+
+static void config_for(rb_train_config *c, const char *data, int steps)
+{
+    rb_train_config_default(c, 4);
+    snprintf(c->sources[0].path, sizeof c->sources[0].path, "%s", data);
+    c->sources[0].weight = 1;
+    c->n_sources = 1;
+    c->batch = 4;
+    c->grad_accum = 2;
+    c->steps = steps;
+    c->val_every = 10;
+    c->n_val_depths = 2;
+    c->val_depths[0] = 1;
+    c->val_depths[1] = 4;
+    c->val_rows = 8;
+    c->optim.muon_lr = 0.02f; /* fast enough to see learning in a few steps */
+    c->optim.adam_lr = 3e-3f;
+    c->seed = 11;
+}
+
+/* Run steps [from, to) recording the per-step loss and grad norm. */
+static void run(rb_trainer *t, int from, int to, double *loss, double *gn)
+{
+    rb_error err = {0};
+    for (int s = from; s < to; s++) {
+        rb_train_metrics mt;
+        ck_assert_msg(rb_trainer_step(t, &mt, &err) == RB_OK, "%s", err.msg);
+        ck_assert_int_eq(mt.step, s + 1);
+        loss[s] = mt.loss;
+        gn[s] = mt.grad_norm;
+    }
+}
+
+START_TEST(resume_is_bit_identical)
+{
+    const char *data = make_data("resume", 37, 200, 24);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 40);
+    double la[40], ga[40], lb[40], gb[40];
+
+    rb_model *ma = make_model(1);
+    rb_trainer *ta = NULL;
+    ck_assert_msg(rb_trainer_create(&ta, ma, &c, NULL, &err) == RB_OK, "%s", err.msg);
+    run(ta, 0, 40, la, ga);
+    float *pa = malloc(ma->table.total * sizeof(float));
+    ck_assert(rb_model_get_params(ma, pa, &err) == RB_OK);
+
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/run", rb_test_tmpdir());
+    rb_model *mb = make_model(1);
+    rb_trainer *tb = NULL;
+    ck_assert(rb_trainer_create(&tb, mb, &c, NULL, &err) == RB_OK);
+    run(tb, 0, 20, lb, gb);
+    ck_assert_msg(rb_trainer_save(tb, dir, NULL, &err) == RB_OK, "%s", err.msg);
+    rb_trainer_destroy(tb);
+    rb_model_destroy(mb);
+
+    /* a fresh process state: new model (different init), new trainer */
+    rb_model *mc = make_model(1);
+    ck_assert(rb_model_init_random(mc, 12345, 0.05f, &err) == RB_OK);
+    rb_trainer *tc = NULL;
+    ck_assert(rb_trainer_create(&tc, mc, &c, NULL, &err) == RB_OK);
+    ck_assert_msg(rb_trainer_restore(tc, dir, &err) == RB_OK, "%s", err.msg);
+    ck_assert_int_eq(rb_trainer_step_count(tc), 20);
+    run(tc, 20, 40, lb, gb);
+    for (int s = 0; s < 40; s++) {
+        ck_assert_msg(memcmp(&la[s], &lb[s], sizeof(double)) == 0,
+                      "step %d: loss %.17g (uninterrupted) vs %.17g (resumed)", s + 1, la[s], lb[s]);
+        ck_assert_msg(memcmp(&ga[s], &gb[s], sizeof(double)) == 0, "step %d: grad norm differs", s + 1);
+    }
+    float *pc = malloc(mc->table.total * sizeof(float));
+    ck_assert(rb_model_get_params(mc, pc, &err) == RB_OK);
+    ck_assert(memcmp(pa, pc, mc->table.total * sizeof(float)) == 0);
+    /* it learned: the loss fell well below the uniform log(37) = 3.61 */
+    ck_assert_msg(la[39] < la[0] - 0.5, "loss %.3f -> %.3f", la[0], la[39]);
+    printf("resume: loss %.4f -> %.4f, 40 steps bit-identical\n", la[0], la[39]);
+    free(pa);
+    free(pc);
+    rb_trainer_destroy(ta);
+    rb_trainer_destroy(tc);
+    rb_model_destroy(ma);
+    rb_model_destroy(mc);
+}
+END_TEST
+
+START_TEST(checkpoint_folders_and_latest)
+{
+    const char *data = make_data("ckpt", 37, 60, 16);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 6);
+    c.val_every = 0;
+    rb_model *m = make_model(0); /* the static baseline uses the same loop */
+    rb_trainer *t = NULL;
+    ck_assert(rb_trainer_create(&t, m, &c, NULL, &err) == RB_OK);
+    char dir[4096], name[256], p[4200];
+    snprintf(dir, sizeof dir, "%s/ck", rb_test_tmpdir());
+    for (int s = 0; s < 3; s++) {
+        ck_assert(rb_trainer_step(t, NULL, &err) == RB_OK);
+        ck_assert_msg(rb_trainer_save(t, dir, NULL, &err) == RB_OK, "%s", err.msg);
+    }
+    ck_assert(rb_train_latest_checkpoint(dir, name, sizeof name, &err) == RB_OK);
+    ck_assert_str_eq(name, "step-00000003");
+    snprintf(p, sizeof p, "%s/step-00000002/model.safetensors", dir);
+    ck_assert_msg(access(p, R_OK) == 0, "the previous checkpoint is kept");
+    snprintf(p, sizeof p, "%s/step-00000001", dir);
+    ck_assert_msg(access(p, F_OK) != 0, "older checkpoints are pruned");
+    /* a restore into a differently shaped model is refused with a reason */
+    rb_model *other = make_model(1);
+    rb_trainer *t2 = NULL;
+    ck_assert(rb_trainer_create(&t2, other, &c, NULL, &err) == RB_OK);
+    ck_assert_int_eq(rb_trainer_restore(t2, dir, &err), RB_EINVAL);
+    ck_assert(strstr(err.msg, "does not match") != NULL);
+    rb_trainer_destroy(t2);
+    rb_model_destroy(other);
+    rb_trainer_destroy(t);
+    rb_model_destroy(m);
+}
+END_TEST
+
+START_TEST(non_finite_steps_are_skipped_then_stop)
+{
+    const char *data = make_data("nan", 37, 60, 16);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 10);
+    c.val_every = 0;
+    c.max_bad_steps = 2;
+    rb_model *m = make_model(1);
+    rb_trainer *t = NULL;
+    ck_assert(rb_trainer_create(&t, m, &c, NULL, &err) == RB_OK);
+    ck_assert(rb_trainer_step(t, NULL, &err) == RB_OK);
+    /* poison the final norm: every logit becomes NaN */
+    float *host = malloc(m->table.total * sizeof(float));
+    ck_assert(rb_model_get_params(m, host, &err) == RB_OK);
+    int i = rb_param_table_find(&m->table, "model.norm.weight");
+    host[m->table.items[i].offset] = NAN;
+    ck_assert(rb_model_set_params(m, host, &err) == RB_OK);
+    rb_train_metrics mt;
+    ck_assert(rb_trainer_step(t, &mt, &err) == RB_OK);
+    ck_assert_int_eq(mt.skipped, 1);
+    ck_assert_int_eq(rb_trainer_step(t, &mt, &err), RB_ENUMERIC);
+    ck_assert(strstr(err.msg, "in a row") != NULL);
+    /* the skipped steps did not touch the other weights */
+    float *after = malloc(m->table.total * sizeof(float));
+    ck_assert(rb_model_get_params(m, after, &err) == RB_OK);
+    ck_assert(memcmp(host, after, m->table.total * sizeof(float)) == 0 ||
+              isnan(after[m->table.items[i].offset]));
+    free(host);
+    free(after);
+    rb_trainer_destroy(t);
+    rb_model_destroy(m);
+}
+END_TEST
+
+START_TEST(interrupt_abandons_the_step)
+{
+    const char *data = make_data("intr", 37, 60, 16);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 10);
+    c.val_every = 0;
+    rb_model *m = make_model(1);
+    volatile sig_atomic_t stop = 0;
+    rb_trainer *t = NULL;
+    ck_assert(rb_trainer_create(&t, m, &c, &stop, &err) == RB_OK);
+    ck_assert(rb_trainer_step(t, NULL, &err) == RB_OK);
+    stop = 1;
+    ck_assert_int_eq(rb_trainer_step(t, NULL, &err), RB_EINTERRUPTED);
+    ck_assert_int_eq(rb_trainer_step_count(t), 1);
+    rb_trainer_destroy(t);
+    rb_model_destroy(m);
+}
+END_TEST
+
+START_TEST(bad_training_configs)
+{
+    rb_error err = {0};
+    rb_train_config c;
+    rb_model *m = make_model(1);
+    rb_trainer *t = NULL;
+    config_for(&c, "/nonexistent/data.rbtok", 10);
+    ck_assert_int_ne(rb_trainer_create(&t, m, &c, NULL, &err), RB_OK);
+    ck_assert(strstr(err.msg, "/nonexistent/data.rbtok") != NULL);
+    const char *data = make_data("bad", 37, 30, 100); /* T = 100 > max_seq_len 64 */
+    config_for(&c, data, 10);
+    ck_assert_int_eq(rb_trainer_create(&t, m, &c, NULL, &err), RB_EINVAL);
+    ck_assert(strstr(err.msg, "max_seq_len") != NULL);
+    config_for(&c, data, 10);
+    c.batch = 0;
+    ck_assert_int_eq(rb_trainer_create(&t, m, &c, NULL, &err), RB_EINVAL);
+    ck_assert(strstr(err.msg, "batch") != NULL);
+    rb_model_destroy(m);
+}
+END_TEST
+
+int main(void)
+{
+    rb_error err = {0};
+    if (rb_backend_cpu_create(&be, &err) != RB_OK) return 1;
+    Suite *s = suite_create("trainer");
+    TCase *tc = tcase_create("loop");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, resume_is_bit_identical);
+    tcase_add_test(tc, checkpoint_folders_and_latest);
+    tcase_add_test(tc, non_finite_steps_are_skipped_then_stop);
+    tcase_add_test(tc, interrupt_abandons_the_step);
+    tcase_add_test(tc, bad_training_configs);
+    suite_add_tcase(s, tc);
+    int rc = rb_test_run_suite(s);
+    rb_backend_destroy(be);
+    return rc;
+}
