@@ -15,7 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "app_model.h"
 #include "blas_env.h"
+#include "rb_infer.h"
 #include "cli.h"
 #include "rb_backend.h"
 #include "rb_model.h"
@@ -73,6 +75,7 @@ static void usage_bench(FILE *f)
 {
     fprintf(f,
             "usage: retrobench bench gemm\n"
+            "       retrobench bench decode -m MODEL [-n TOKENS] [--threads T] [--depths 1,4,16,32]\n"
             "       retrobench bench train [options]\n"
             "options (defaults: the issue-2 configuration):\n"
             "  --dim H (256) --heads 8 --kv-heads 4 --hidden 688 --vocab 512\n"
@@ -263,6 +266,100 @@ done:
     return status;
 }
 
+/* Greedy decoding from BOS for n tokens (llama2.c's run.c measures the
+ * same thing), timed from the first token; returns tokens/s. */
+static double decode_run(app_model *am, int depth, int n, int32_t bos, int *generated, rb_error *err)
+{
+    const int V = am->m->cfg.vocab_size;
+    int max_tokens = n + 1 < am->m->cfg.max_seq_len ? n + 1 : am->m->cfg.max_seq_len;
+    rb_session *s = NULL;
+    float *logits = malloc(sizeof(float) * (size_t)V);
+    if (!logits || rb_session_create(&s, am->m, max_tokens, depth, err) != RB_OK) {
+        free(logits);
+        return -1;
+    }
+    rb_infer_opts io = {.depth = depth, .seed = 1};
+    int32_t tok = bos;
+    double t0 = now_s();
+    int i = 0;
+    for (; i < max_tokens; i++) {
+        io.seed = (uint64_t)i + 1;
+        if (rb_session_feed(s, &tok, 1, &io, logits, NULL, err) != RB_OK) {
+            i = -1;
+            break;
+        }
+        tok = rb_argmax(logits, V);
+    }
+    double dt = now_s() - t0;
+    rb_session_destroy(s);
+    free(logits);
+    *generated = i;
+    return i > 0 ? i / dt : -1;
+}
+
+static int bench_decode(int argc, char **argv)
+{
+    const char *model = NULL, *tok = NULL;
+    long n = 256, threads = 1;
+    char depths_arg[256] = "1,4,16,32";
+    static const struct option opts[] = {{"model", 1, 0, 'm'}, {"tokenizer", 1, 0, 'T'},
+                                         {"tokens", 1, 0, 'n'}, {"threads", 1, 0, 't'},
+                                         {"depths", 1, 0, 'd'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:n:h", opts, NULL)) != -1) {
+        int bad = 0;
+        if (c == 'm') model = optarg;
+        else if (c == 'T') tok = optarg;
+        else if (c == 'n') bad = app_parse_int("bench decode", "-n", optarg, 1, 1 << 20, &n);
+        else if (c == 't') bad = app_parse_int("bench decode", "--threads", optarg, 1, 1024, &threads);
+        else if (c == 'd') snprintf(depths_arg, sizeof depths_arg, "%s", optarg);
+        else if (c == 'h') {
+            printf("usage: retrobench bench decode -m MODEL [-n TOKENS (256)] [--threads T (1)] "
+                   "[--depths 1,4,16,32]\n");
+            return 0;
+        } else return 2;
+        if (bad) return 2;
+    }
+    app_model am;
+    int rc = app_model_open(&am, "bench decode", model, tok, 0);
+    if (rc) return rc;
+    omp_set_num_threads((int)threads);
+    int32_t bos = am.lm.bos_id >= 0 ? am.lm.bos_id : (am.lm.tok ? rb_tokenizer_bos(am.lm.tok) : 1);
+    if (bos < 0) bos = 0;
+    rb_error err = {0};
+    int gen = 0;
+    printf("model=%s params=%zu threads=%ld tokens=%ld blas=\"%s\"\n", model, am.m->table.total,
+           threads, n, rb_blas_env_note());
+    double last = -1;
+    if (!rb_config_is_recurrent(&am.m->cfg)) {
+        last = decode_run(&am, 1, (int)n, bos, &gen, &err);
+    } else {
+        char *save = NULL, *list = strdup(depths_arg);
+        for (char *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+            long r;
+            if (app_parse_int("bench decode", "--depths", d, 1, 4096, &r)) {
+                free(list);
+                app_model_close(&am);
+                return 2;
+            }
+            double tps = decode_run(&am, (int)r, (int)n, bos, &gen, &err);
+            if (tps < 0) break;
+            printf("depth=%ld decode_tokens_per_s=%.1f\n", r, tps);
+            if (last < 0 || r == 4) last = tps; /* the summary line is r = 4 when measured */
+        }
+        free(list);
+    }
+    if (last < 0) {
+        fprintf(stderr, "retrobench bench decode: %s\n", err.msg);
+        app_model_close(&am);
+        return 1;
+    }
+    printf("decode_tokens_per_s=%.1f\n", last);
+    app_model_close(&am);
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     if (argc < 2) {
@@ -270,6 +367,7 @@ int cmd_bench(int argc, char **argv)
         return 2;
     }
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "decode")) return bench_decode(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) {
         rb_error err = {0};
         rb_backend *be = NULL;

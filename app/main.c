@@ -10,7 +10,13 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: retrobench <command> [options]\n"
             "commands:\n"
-            "  bench train|gemm         throughput against the measured SGEMM peak\n"
+            "  info -m MODEL            architecture, layer map, parameter counts, FLOPs/token\n"
+            "  generate -m MODEL -p PROMPT [-n N] [-r DEPTH] [-t TEMP] [--seed S]\n"
+            "  trace -m MODEL -p PROMPT [-r DEPTH]   latent convergence per iteration\n"
+            "  tokenize -m MODEL_OR_TOKENIZER [--bos] TEXT\n"
+            "  surgery -m BASE -o OUT --prc P,R,C | --layers \"P|R|C\"\n"
+            "  convert -m IN -o OUT     retrobench .safetensors or a Hugging Face folder\n"
+            "  bench train|gemm|decode  throughput against the measured peak\n"
             "  help                     this text\n");
 }
 
@@ -21,7 +27,14 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {{"bench", cmd_bench},       {"generate", cmd_generate}, {"info", cmd_info},
+                {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
+                {"trace", cmd_trace}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);
     return 2;
 }

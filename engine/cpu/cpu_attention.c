@@ -55,7 +55,7 @@ void rb_cpu_attention_fwd(rb_backend *be, float *out, float *lse, const float *q
     if (rb_cpu_reserve(be, (size_t)RB_ATT_TILE * T) != 0) return;
 
     /* Tasks are (b, h, tile); the heaviest tiles (last rows) first. */
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)B * H * T * T / 2 * hd > RB_PAR_MIN)
     for (long task = 0; task < (long)B * H * tiles; task++) {
         int tile = tiles - 1 - (int)(task % tiles);
         int bh = (int)(task / tiles);
@@ -91,7 +91,7 @@ void rb_cpu_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const 
     /* A task owns one (b, kv head): the dK and dV of that head receive
      * contributions from every query head of its group, so they are
      * accumulated by one thread without races. */
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)B * H * T * T / 2 * hd > RB_PAR_MIN)
     for (int task = 0; task < B * KV; task++) {
         int b = task / KV, kvh = task % KV;
         const float *base = qkv + (size_t)b * T * ld;
@@ -166,7 +166,7 @@ void rb_cpu_attention_cached(rb_backend *be, float *out, const float *q, int ldq
     const int total = pos0 + n;
     if (rb_cpu_reserve(be, (size_t)RB_ATT_TILE * total + RB_ATT_TILE) != 0) return;
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if ((long)H * n * total * hd > RB_PAR_MIN)
     for (long task = 0; task < (long)H * tiles; task++) {
         int tile = tiles - 1 - (int)(task % tiles);
         int h = (int)(task / tiles), kvh = h / group;

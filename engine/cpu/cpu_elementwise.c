@@ -9,7 +9,7 @@ void rb_cpu_embedding_fwd(rb_backend *be, float *out, const int32_t *tokens, con
                           int N, int D)
 {
     /* out[N, D] = table[tokens[n], :] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * D > RB_PAR_MIN)
     for (int n = 0; n < N; n++)
         memcpy(out + (size_t)n * D, table + (size_t)tokens[n] * D, (size_t)D * sizeof(float));
 }
@@ -20,7 +20,7 @@ void rb_cpu_embedding_bwd(rb_backend *be, float *dtable, const float *dout, cons
     /* dtable[tokens[n], :] += dout[n, :]. Each thread owns a column range, so
      * rows that share a token never race and the summation order (n
      * ascending) is the same for any thread count. */
-#pragma omp parallel
+#pragma omp parallel if ((long)N * D > RB_PAR_MIN)
     {
         int nt = omp_get_num_threads(), tid = omp_get_thread_num();
         int chunk = (D + nt - 1) / nt;

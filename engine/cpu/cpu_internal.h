@@ -60,6 +60,11 @@ static inline float rb_expf(float x)
     return under ? 0.0f : y;
 }
 
+/* Parallel regions only pay off above some work: below this many elements
+ * (or multiply-adds) a kernel runs on the calling thread, which keeps
+ * single-token decoding free of fork/join and barrier costs. */
+#define RB_PAR_MIN 32768L
+
 /* kernels (one file each) */
 void rb_cpu_gemm(rb_backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc);

@@ -8,7 +8,7 @@ void rb_cpu_cross_entropy(rb_backend *be, float *losses, float *dlogits, const f
 {
     /* One pass for the max, one for sum(exp), one writing the gradient
      * (softmax - onehot) * grad_scale in place of the logits if asked. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * V > RB_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;
         float *d = dlogits ? dlogits + (size_t)n * V : NULL;

@@ -9,7 +9,7 @@ void rb_cpu_rmsnorm_fwd(rb_backend *be, float *out, int ldo, float *rstd, const 
                         const float *w, int N, int D, float eps)
 {
     /* out[N, D] = x * r * w,  r = 1 / sqrt(mean(x^2) + eps) */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * D > RB_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * ldx;
         float *o = out + (size_t)n * ldo;
@@ -33,7 +33,7 @@ void rb_cpu_rmsnorm_bwd(rb_backend *be, float *dx, int lddx, float *dw, const fl
      * order, so the result does not depend on scheduling. */
     if (rb_cpu_reserve(be, (size_t)D) != 0) return; /* reported by sync() */
     int used = 1;
-#pragma omp parallel
+#pragma omp parallel if ((long)N * D > RB_PAR_MIN)
     {
         int tid = omp_get_thread_num(), nth = omp_get_num_threads();
 #pragma omp single

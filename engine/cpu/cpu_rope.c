@@ -10,7 +10,7 @@ void rb_cpu_rope(rb_backend *be, float *x, int ld, const int32_t *pos, int N, in
      * (a cos t - b sin t, a sin t + b cos t); inverse uses -t. */
     const int half = head_dim / 2;
     const float sgn = inverse ? -1.0f : 1.0f;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * n_heads * head_dim > RB_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *c = cos_t + (size_t)pos[n] * half;
         const float *s = sin_t + (size_t)pos[n] * half;

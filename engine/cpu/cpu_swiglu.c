@@ -5,7 +5,7 @@
 void rb_cpu_swiglu_fwd(rb_backend *be, float *act, const float *gu, int N, int F)
 {
     /* gu[N, 2F] = [gate | up] -> act[N, F] */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F > RB_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         float *a = act + (size_t)n * F;
@@ -21,7 +21,7 @@ void rb_cpu_swiglu_bwd(rb_backend *be, float *dgu, const float *dact, const floa
 {
     /* d gate = dact * up * sig (1 + g (1 - sig)),  d up = dact * g sig.
      * dgu may alias gu (each element is read before it is written). */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((long)N * F > RB_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *g = gu + (size_t)n * 2 * F, *u = g + F;
         const float *da = dact + (size_t)n * F;

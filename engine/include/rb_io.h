@@ -54,6 +54,7 @@ typedef struct {
     size_t n_params;        /* floats */
     rb_model_format format;
     rb_tokenizer *tok;      /* NULL when the file carries none and none was given */
+    char tokenizer_path[1024]; /* the tokenizer file used, "" when embedded or none */
     int bos_id;             /* -1 when unknown */
     int n_eos;
     int eos_ids[RB_MAX_EOS_IDS];

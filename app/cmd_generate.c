@@ -1,0 +1,225 @@
+/* cmd_generate.c: `retrobench generate`: the prompt followed by its
+ * continuation on stdout, and nothing else there (diagnostics on stderr).
+ *
+ *   retrobench generate -m MODEL [--tokenizer TOK] -p PROMPT -n NEW [-r DEPTH]
+ *       [-t TEMP] [--top-k K] [--top-p P] [--seed S] [--exit rel:0.03|kl:5e-4|argmax:5]
+ *
+ * Greedy by default (-t 0). A BOS token starts the sequence when the
+ * tokenizer has one; generation stops at EOS (or a new BOS) or after NEW
+ * tokens. The initial recurrent state is drawn afresh for every token from
+ * the seed, so a seed fixes the whole output. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app_model.h"
+#include "cli.h"
+#include "rb_infer.h"
+#include "rb_tokenizer.h"
+
+static volatile sig_atomic_t stop_requested;
+static void on_sigint(int sig) { (void)sig; stop_requested = 1; }
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: retrobench generate -m MODEL [--tokenizer TOK] [-p PROMPT] [-n NEW_TOKENS]\n"
+               "         [-r DEPTH] [-t TEMP] [--top-k K] [--top-p P] [--seed S]\n"
+               "         [--exit rel:THRESHOLD|kl:THRESHOLD|argmax:PATIENCE]\n"
+               "defaults: -n 256, -r 4 (recurrent models), -t 0 (greedy), --seed 42\n");
+}
+
+int app_parse_exit_rule(const char *cmd, const char *s, rb_exit_rule *ex)
+{
+    const char *colon = strchr(s, ':');
+    size_t klen = colon ? (size_t)(colon - s) : strlen(s);
+    double v = 0;
+    memset(ex, 0, sizeof *ex);
+    if (!strncmp(s, "rel", klen) && klen == 3) {
+        ex->kind = RB_EXIT_REL_CHANGE;
+        ex->threshold = 0.03f;
+    } else if (!strncmp(s, "kl", klen) && klen == 2) {
+        ex->kind = RB_EXIT_KL;
+        ex->threshold = 5e-4f;
+    } else if (!strncmp(s, "argmax", klen) && klen == 6) {
+        ex->kind = RB_EXIT_ARGMAX;
+        ex->patience = 5;
+    } else {
+        fprintf(stderr, "retrobench %s: --exit '%s': use rel[:0.03], kl[:5e-4] or argmax[:5]\n", cmd, s);
+        return -1;
+    }
+    if (colon) {
+        if (app_parse_float(cmd, "--exit", colon + 1, 0, 1e9, &v)) return -1;
+        if (ex->kind == RB_EXIT_ARGMAX) ex->patience = (int)v;
+        else ex->threshold = (float)v;
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* Seed of the initial state for the token at position pos. */
+static uint64_t state_seed(uint64_t seed, int pos)
+{
+    return seed * 0x9E3779B97F4A7C15ull + (uint64_t)pos * 0xD1B54A32D192ED03ull + 1;
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    const char *model = NULL, *tok_path = NULL, *prompt = "";
+    long n_new = 256, depth = 4, top_k = 0, seed = 42;
+    double temp = 0, top_p = 1;
+    int depth_given = 0, use_exit = 0;
+    rb_exit_rule ex;
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'}, {"tokenizer", 1, 0, 'T'}, {"prompt", 1, 0, 'p'},
+        {"tokens", 1, 0, 'n'}, {"depth", 1, 0, 'r'}, {"temperature", 1, 0, 't'},
+        {"top-k", 1, 0, 'k'}, {"top-p", 1, 0, 'P'}, {"seed", 1, 0, 's'},
+        {"exit", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:p:n:r:t:h", opts, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'T': tok_path = optarg; break;
+        case 'p': prompt = optarg; break;
+        case 'n': bad = app_parse_int("generate", "-n", optarg, 0, 1 << 24, &n_new); break;
+        case 'r': bad = app_parse_int("generate", "-r", optarg, 1, 4096, &depth); depth_given = 1; break;
+        case 't': bad = app_parse_float("generate", "-t", optarg, 0, 100, &temp); break;
+        case 'k': bad = app_parse_int("generate", "--top-k", optarg, 0, 1 << 24, &top_k); break;
+        case 'P': bad = app_parse_float("generate", "--top-p", optarg, 0, 1, &top_p); break;
+        case 's': bad = app_parse_int("generate", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed); break;
+        case 'x': bad = app_parse_exit_rule("generate", optarg, &ex); use_exit = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (bad) return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "retrobench generate: unexpected argument '%s' (the prompt goes after -p)\n", argv[optind]);
+        return 2;
+    }
+    app_model am;
+    int rc = app_model_open(&am, "generate", model, tok_path, 1);
+    if (rc) return rc;
+    const rb_config *cfg = &am.m->cfg;
+    app_decode_threads(am.m);
+    const int recurrent = rb_config_is_recurrent(cfg);
+    if (!recurrent && depth_given && depth != 1)
+        fprintf(stderr, "retrobench generate: %s is not recurrent; -r %ld has no effect\n", model, depth);
+    rb_error err = {0};
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    rb_tokenizer *tok = am.lm.tok;
+    int bos = rb_tokenizer_bos(tok);
+    if (rb_tokenizer_encode(tok, prompt, strlen(prompt), bos >= 0, &ids, &n_ids, &err) != RB_OK) {
+        fprintf(stderr, "retrobench generate: prompt: %s\n", err.msg);
+        app_model_close(&am);
+        return 2;
+    }
+    if (n_ids == 0) {
+        fprintf(stderr, "retrobench generate: the prompt is empty and the tokenizer has no BOS "
+                        "token to start from; give a prompt with -p\n");
+        free(ids);
+        app_model_close(&am);
+        return 2;
+    }
+    long max_tokens = (long)n_ids + n_new;
+    if (max_tokens > cfg->max_seq_len) {
+        fprintf(stderr, "retrobench generate: prompt (%zu tokens) + %ld new tokens exceed the model's "
+                        "context of %d; generating %ld\n", n_ids, n_new, cfg->max_seq_len,
+                (long)cfg->max_seq_len - (long)n_ids);
+        max_tokens = cfg->max_seq_len;
+        n_new = max_tokens - (long)n_ids;
+        if (n_new < 0) {
+            fprintf(stderr, "retrobench generate: the prompt alone exceeds the context\n");
+            free(ids);
+            app_model_close(&am);
+            return 2;
+        }
+    }
+    rb_session *s = NULL;
+    const int V = cfg->vocab_size;
+    float *logits = malloc(sizeof(float) * (size_t)V), *scratch = malloc(sizeof(float) * 2 * (size_t)V);
+    rb_detok *dt = NULL;
+    if (!logits || !scratch || rb_session_create(&s, am.m, (int)(max_tokens > 0 ? max_tokens : 1),
+                                                 recurrent ? (int)depth : 1, &err) != RB_OK ||
+        rb_detok_create(&dt, tok, &err) != RB_OK) {
+        fprintf(stderr, "retrobench generate: %s\n", err.msg[0] ? err.msg : "out of memory");
+        rc = 1;
+        goto done;
+    }
+    if (prompt[0]) rb_detok_mid_text(dt);
+    signal(SIGINT, on_sigint);
+    fputs(prompt, stdout);
+    fflush(stdout);
+    rb_sample_opts so = {(float)temp, (int)top_k, (float)top_p};
+    rb_rng rng;
+    rb_rng_seed(&rng, (uint64_t)seed);
+    rb_infer_opts io = {.depth = (int)depth, .exit = use_exit ? &ex : NULL};
+    io.seed = state_seed((uint64_t)seed, 0);
+    double t0 = now_s();
+    if (rb_session_feed(s, ids, (int)n_ids, &io, logits, NULL, &err) != RB_OK) {
+        fprintf(stderr, "\nretrobench generate: %s\n", err.msg);
+        rc = 1;
+        goto done;
+    }
+    double t_prefill = now_s() - t0, t1 = now_s();
+    long generated = 0, depth_sum = 0;
+    char *text = NULL;
+    size_t text_len = 0;
+    while (generated < n_new && !stop_requested) {
+        int32_t next = rb_sample(logits, V, &so, &rng, scratch);
+        int is_end = 0;
+        for (int e = 0; e < am.lm.n_eos; e++) is_end |= next == am.lm.eos_ids[e];
+        if (next == rb_tokenizer_eos(tok) || (bos >= 0 && next == bos)) is_end = 1;
+        if (is_end) break;
+        text_len = 0;
+        if (rb_detok_push(dt, next, &text, &text_len, &err) != RB_OK) {
+            fprintf(stderr, "\nretrobench generate: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        fwrite(text, 1, text_len, stdout);
+        fflush(stdout);
+        generated++;
+        if (generated == n_new) break;
+        int used = 0;
+        io.seed = state_seed((uint64_t)seed, rb_session_pos(s));
+        if (rb_session_feed(s, &next, 1, &io, logits, &used, &err) != RB_OK) {
+            fprintf(stderr, "\nretrobench generate: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        depth_sum += used;
+    }
+    text_len = 0;
+    if (rb_detok_flush(dt, &text, &text_len, &err) == RB_OK && text_len) fwrite(text, 1, text_len, stdout);
+    free(text);
+    fputc('\n', stdout);
+    double dt_s = now_s() - t1;
+    fprintf(stderr, "retrobench generate: prompt %zu tokens in %.3f s; %ld new tokens in %.3f s "
+                    "(%.1f tok/s)", n_ids, t_prefill, generated, dt_s, generated > 1 ? (generated - 1) / dt_s : 0.0);
+    if (recurrent)
+        fprintf(stderr, ", depth %ld%s", depth,
+                use_exit && generated > 1 ? "" : "");
+    if (recurrent && use_exit && generated > 1)
+        fprintf(stderr, " (adaptive: mean %.2f iterations)", (double)depth_sum / (double)(generated - 1));
+    fprintf(stderr, "%s\n", stop_requested ? " [interrupted]" : "");
+done:
+    rb_detok_free(dt);
+    rb_session_destroy(s);
+    free(logits);
+    free(scratch);
+    free(ids);
+    app_model_close(&am);
+    return rc;
+}

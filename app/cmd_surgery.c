@@ -1,0 +1,135 @@
+/* cmd_surgery.c: `retrobench surgery -m BASE -o OUT.safetensors`: cut a
+ * pretrained plain model into prelude / recurrent block / coda.
+ *
+ *   --prc P,R,C            default rule: first P, last C, the R before the coda
+ *   --layers "0|2,3|4"     explicit base layers per part (ranges allowed: 0-3)
+ *   --adapter-init uniform|identity   (uniform: nn.Linear default, the paper's)
+ *   --seed S               adapter initialisation
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app_model.h"
+#include "cli.h"
+#include "rb_surgery.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: retrobench surgery -m BASE -o OUT.safetensors (--prc P,R,C | --layers "
+               "\"PRELUDE|RECURRENT|CODA\")\n"
+               "         [--adapter-init uniform|identity] [--seed S] [--tokenizer TOK]\n"
+               "example: --prc 1,2,1 on stories260K gives layers 0 | 2,3 | 4\n");
+}
+
+int cmd_surgery(int argc, char **argv)
+{
+    const char *model = NULL, *out = NULL, *tok = NULL, *prc = NULL, *layers = NULL;
+    long seed = 0;
+    rb_surgery_spec sp;
+    memset(&sp, 0, sizeof sp);
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'}, {"output", 1, 0, 'o'}, {"prc", 1, 0, 'P'}, {"layers", 1, 0, 'L'},
+        {"adapter-init", 1, 0, 'a'}, {"seed", 1, 0, 's'}, {"tokenizer", 1, 0, 'T'},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'o': out = optarg; break;
+        case 'P': prc = optarg; break;
+        case 'L': layers = optarg; break;
+        case 'T': tok = optarg; break;
+        case 's':
+            if (app_parse_int("surgery", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return 2;
+            break;
+        case 'a':
+            if (!strcmp(optarg, "uniform")) sp.adapter_init = RB_ADAPTER_UNIFORM;
+            else if (!strcmp(optarg, "identity")) sp.adapter_init = RB_ADAPTER_IDENTITY;
+            else {
+                fprintf(stderr, "retrobench surgery: --adapter-init must be uniform or identity, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!out) {
+        fprintf(stderr, "retrobench surgery: no output; use -o OUT.safetensors\n");
+        return 2;
+    }
+    if (!!prc == !!layers) {
+        fprintf(stderr, "retrobench surgery: give exactly one of --prc P,R,C or --layers \"P|R|C\"\n");
+        return 2;
+    }
+    rb_error err = {0};
+    int *storage = NULL;
+    if (prc) {
+        int p, r, cc;
+        char tail;
+        if (sscanf(prc, "%d,%d,%d%c", &p, &r, &cc, &tail) != 3) {
+            fprintf(stderr, "retrobench surgery: --prc '%s': expected three integers P,R,C\n", prc);
+            return 2;
+        }
+        sp.n_prelude = p;
+        sp.n_recur = r;
+        sp.n_coda = cc;
+    } else if (rb_surgery_parse_layers(layers, &sp, &storage, &err) != RB_OK) {
+        fprintf(stderr, "retrobench surgery: %s\n", err.msg);
+        return 2;
+    }
+    sp.seed = (uint64_t)seed;
+    sp.base_name = model;
+    app_model am;
+    int rc = app_model_open(&am, "surgery", model, tok, 0);
+    if (rc) {
+        free(storage);
+        return rc;
+    }
+    rb_config cfg;
+    float *params = NULL;
+    rb_retrofit_plan plan;
+    if (rb_surgery(&am.lm.cfg, am.lm.params, &sp, &cfg, &params, &plan, &err) != RB_OK) {
+        fprintf(stderr, "retrobench surgery: %s: %s\n", model, err.msg);
+        rc = 2;
+    } else {
+        const char *keys[3], *vals[3];
+        char bos[32], eos[32];
+        int n = 0;
+        const char *tp = tok ? tok : am.lm.tokenizer_path[0] ? am.lm.tokenizer_path : NULL;
+        char abs_tok[4096];
+        if (tp && realpath(tp, abs_tok)) {
+            keys[n] = "tokenizer";
+            vals[n++] = abs_tok;
+        }
+        if (am.lm.bos_id >= 0) {
+            snprintf(bos, sizeof bos, "%d", am.lm.bos_id);
+            keys[n] = "bos_token_id";
+            vals[n++] = bos;
+        }
+        if (am.lm.n_eos > 0) {
+            snprintf(eos, sizeof eos, "%d", am.lm.eos_ids[0]);
+            keys[n] = "eos_token_id";
+            vals[n++] = eos;
+        }
+        if (rb_checkpoint_save(out, &cfg, params, &plan, keys, vals, n, &err) != RB_OK) {
+            fprintf(stderr, "retrobench surgery: %s\n", err.msg);
+            rc = 1;
+        } else {
+            fprintf(stderr, "retrobench surgery: %s -> %s: prelude %d, recurrent %d, coda %d "
+                            "(base layers", model, out, cfg.n_prelude, cfg.n_recur, cfg.n_coda);
+            for (int i = 0; i < plan.n_blocks; i++)
+                fprintf(stderr, "%s%d", i == 0 ? " " : i == cfg.n_prelude || i == cfg.n_prelude + cfg.n_recur ? " | " : ",",
+                        plan.src_layer[i]);
+            fprintf(stderr, "), adapter %s\n", plan.adapter_init);
+        }
+        free(params);
+        rb_retrofit_plan_free(&plan);
+    }
+    free(storage);
+    app_model_close(&am);
+    return rc;
+}
