@@ -34,6 +34,12 @@ rb_status rb_tokenizer_load_llama2c(rb_tokenizer **out, const char *path, int vo
                                     rb_error *err);
 /* By file: *.json -> tokenizer.json, otherwise llama2.c tokenizer.bin. */
 rb_status rb_tokenizer_load_file(rb_tokenizer **out, const char *path, rb_error *err);
+/* The same two loaders on bytes in memory (fuzzing, embedded files). source
+ * names the data in error messages (may be NULL). */
+rb_status rb_tokenizer_load_json_mem(rb_tokenizer **out, const char *data, size_t len,
+                                     const char *source, rb_error *err);
+rb_status rb_tokenizer_load_llama2c_mem(rb_tokenizer **out, const void *data, size_t len,
+                                        int vocab_size, const char *source, rb_error *err);
 
 /* Token types as GGUF numbers them (tokenizer.ggml.token_type). */
 enum {
@@ -68,7 +74,8 @@ rb_status rb_tokenizer_encode(const rb_tokenizer *t, const char *text, size_t le
                               int32_t **ids, size_t *n_ids, rb_error *err);
 /* Decode ids to UTF-8; *text is malloc'd and NUL-terminated. BOS/EOS and
  * other control tokens decode to nothing. The dummy-prefix space that
- * encode adds is removed from the start. */
+ * encode adds is removed from the start. Bytes that do not form UTF-8 (byte
+ * tokens in a bad order) become U+FFFD, one per maximal invalid sequence. */
 rb_status rb_tokenizer_decode(const rb_tokenizer *t, const int32_t *ids, size_t n, char **text,
                               size_t *len, rb_error *err);
 
@@ -77,13 +84,28 @@ rb_status rb_tokenizer_decode(const rb_tokenizer *t, const int32_t *ids, size_t 
  * whole UTF-8 characters). */
 typedef struct rb_detok rb_detok;
 rb_status rb_detok_create(rb_detok **out, const rb_tokenizer *t, rb_error *err);
-/* Appends to *out (malloc'd NUL-terminated string, caller frees) the text of id. */
+/* Appends to *out (malloc'd NUL-terminated string, caller frees) the text of id.
+ * *out may start NULL; *out_len is its length in bytes and is updated. */
 rb_status rb_detok_push(rb_detok *d, int32_t id, char **out, size_t *out_len, rb_error *err);
+/* End of stream: bytes still waiting for the rest of a character are
+ * appended as U+FFFD (rb_tokenizer_decode does the same at its end). */
+rb_status rb_detok_flush(rb_detok *d, char **out, size_t *out_len, rb_error *err);
+/* The stream continues text shown elsewhere (e.g. only generated ids are fed
+ * after a prompt that was printed as typed): do not strip the dummy-prefix
+ * space from the first piece. Call right after rb_detok_create. */
+void rb_detok_mid_text(rb_detok *d);
 void rb_detok_free(rb_detok *d);
 
 int rb_tokenizer_vocab_size(const rb_tokenizer *t);
 int rb_tokenizer_bos(const rb_tokenizer *t); /* -1 if none */
 int rb_tokenizer_eos(const rb_tokenizer *t); /* -1 if none */
+/* Whether the tokenizer's own configuration prepends BOS (tokenizer.json
+ * TemplateProcessing, llama2.c, the add_bos given to the constructors). */
+int rb_tokenizer_add_bos(const rb_tokenizer *t);
+/* RB_TOKTYPE_* of id (0 if out of range). tokenizer.json: special added
+ * tokens are CONTROL, other added tokens USER_DEFINED, <0xXX> pieces BYTE
+ * when byte_fallback is on. */
+int rb_tokenizer_token_type(const rb_tokenizer *t, int32_t id);
 /* Override special ids (e.g. from a model's config.json). */
 void rb_tokenizer_set_special(rb_tokenizer *t, int bos, int eos);
 /* The raw vocabulary string of id (NUL-terminated), or NULL if out of range. */
