@@ -80,3 +80,39 @@ int app_decode_threads(const rb_model *m)
     if (!getenv("OMP_NUM_THREADS") && m->table.total < 20u * 1000 * 1000) omp_set_num_threads(1);
     return omp_get_max_threads();
 }
+
+int app_open_tokenizer(const char *cmd, const char *path, const char *tok_path, rb_tokenizer **tok,
+                       rb_loaded_model *lm)
+{
+    rb_error err = {0};
+    memset(lm, 0, sizeof *lm);
+    *tok = NULL;
+    if (!path) path = tok_path;
+    if (!path) {
+        fprintf(stderr, "retrobench %s: no tokenizer; use -m MODEL_OR_TOKENIZER\n", cmd);
+        return 2;
+    }
+    rb_model_format f = rb_detect_format(path);
+    /* a llama2.c tokenizer.bin and a llama2.c model share the extension:
+     * try reading a tokenizer first, which fails fast on a model */
+    if (f == RB_FORMAT_LLAMA2C && rb_tokenizer_load_llama2c(tok, path, 0, NULL) == RB_OK) return 0;
+    if (f == RB_FORMAT_UNKNOWN) {
+        if (rb_tokenizer_load_file(tok, path, &err) != RB_OK) {
+            fprintf(stderr, "retrobench %s: %s\n", cmd, err.msg);
+            return 1;
+        }
+        return 0;
+    }
+    rb_load_opts lo = {.tokenizer_path = tok_path};
+    if (rb_model_file_load(path, &lo, lm, &err) != RB_OK) {
+        fprintf(stderr, "retrobench %s: %s\n", cmd, err.msg);
+        return 1;
+    }
+    if (!lm->tok) {
+        fprintf(stderr, "retrobench %s: %s carries no tokenizer; give --tokenizer\n", cmd, path);
+        rb_loaded_model_free(lm);
+        return 2;
+    }
+    *tok = lm->tok;
+    return 0;
+}

@@ -21,6 +21,14 @@ int app_model_open(app_model *am, const char *cmd, const char *path, const char 
                    int need_tok);
 void app_model_close(app_model *am);
 
+/* Open a tokenizer from a tokenizer file (tokenizer.json, tokenizer.bin)
+ * or from any model file carrying one. *lm receives the model when one had
+ * to be loaded (free with rb_loaded_model_free; it owns *tok then), else it
+ * is zeroed and the caller frees *tok. Prints errors; returns 0 or the exit
+ * status. */
+int app_open_tokenizer(const char *cmd, const char *path, const char *tok_path, rb_tokenizer **tok,
+                       rb_loaded_model *lm);
+
 /* Decoding a small model one token at a time has too little work per
  * operation to share between threads: unless the user set OMP_NUM_THREADS,
  * use one thread for models under 20M parameters. Returns the thread count. */

@@ -31,39 +31,12 @@ int cmd_tokenize(int argc, char **argv)
         fprintf(stderr, "retrobench tokenize: give exactly one TEXT argument (quote it)\n");
         return 2;
     }
-    if (!path) path = tok_path;
-    if (!path) {
-        fprintf(stderr, "retrobench tokenize: no tokenizer; use -m MODEL_OR_TOKENIZER\n");
-        return 2;
-    }
     const char *text = argv[optind];
     rb_error err = {0};
     rb_tokenizer *tok = NULL;
     rb_loaded_model lm;
-    memset(&lm, 0, sizeof lm);
-    rb_model_format f = rb_detect_format(path);
-    /* a llama2.c tokenizer.bin and a llama2.c model share the extension:
-     * try the tokenizer reading first, which fails fast on a model */
-    if (f == RB_FORMAT_LLAMA2C && rb_tokenizer_load_llama2c(&tok, path, 0, NULL) == RB_OK) {
-        f = RB_FORMAT_UNKNOWN;
-    } else if (f == RB_FORMAT_UNKNOWN) {
-        if (rb_tokenizer_load_file(&tok, path, &err) != RB_OK) {
-            fprintf(stderr, "retrobench tokenize: %s\n", err.msg);
-            return 1;
-        }
-    } else {
-        rb_load_opts lo = {.tokenizer_path = tok_path};
-        if (rb_model_file_load(path, &lo, &lm, &err) != RB_OK) {
-            fprintf(stderr, "retrobench tokenize: %s\n", err.msg);
-            return 1;
-        }
-        if (!lm.tok) {
-            fprintf(stderr, "retrobench tokenize: %s carries no tokenizer; give --tokenizer\n", path);
-            rb_loaded_model_free(&lm);
-            return 2;
-        }
-        tok = lm.tok;
-    }
+    int orc = app_open_tokenizer("tokenize", path, tok_path, &tok, &lm);
+    if (orc) return orc;
     int32_t *ids = NULL;
     size_t n = 0;
     int rc = 0;

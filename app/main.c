@@ -16,6 +16,9 @@ static void usage(FILE *f)
             "  tokenize -m MODEL_OR_TOKENIZER [--bos] TEXT\n"
             "  surgery -m BASE -o OUT --prc P,R,C | --layers \"P|R|C\"\n"
             "  convert -m IN -o OUT     retrobench .safetensors or a Hugging Face folder\n"
+            "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
+            "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
+            "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  help                     this text\n");
 }
@@ -32,7 +35,8 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {{"bench", cmd_bench},       {"generate", cmd_generate}, {"info", cmd_info},
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
-                {"trace", cmd_trace}};
+                {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
+                {"loss", cmd_loss}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);

@@ -110,9 +110,11 @@ rb_status rb_trainer_validate(rb_trainer *t, int depth, double *loss, rb_error *
 /* Checkpoints: dir/<name>/model.safetensors (retrobench checkpoint with the
  * training state in its metadata) and optim.safetensors, written into a
  * temporary folder and renamed, then dir/latest is replaced atomically.
- * plan (may be NULL) is recorded with the weights. */
+ * plan (may be NULL) and the extra metadata pairs (tokenizer path, special
+ * ids, ...) are recorded with the weights. */
 rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan *plan,
-                          rb_error *err);
+                          const char *const *extra_keys, const char *const *extra_values,
+                          int n_extra, rb_error *err);
 /* Restore weights, optimizer state, step and data position from a folder
  * written by rb_trainer_save (dir/latest is followed when dir has one). */
 rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err);

@@ -75,7 +75,9 @@ static char *train_state_json(const rb_trainer *t)
     return text;
 }
 
-rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan *plan, rb_error *err)
+rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan *plan,
+                          const char *const *extra_keys, const char *const *extra_values,
+                          int n_extra, rb_error *err)
 {
     rb_model *m = t->m;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -95,9 +97,17 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
     if (!host || !state) st = rb_fail(err, RB_ENOMEM, "checkpoint: out of memory");
     if (st == RB_OK) st = rb_model_get_params(m, host, err);
     if (st == RB_OK) {
-        const char *keys[1] = {"train_state"}, *vals[1] = {state};
+        const char *keys[33], *vals[33];
+        int n = 0;
+        for (int i = 0; i < n_extra && n < 32; i++)
+            if (strcmp(extra_keys[i], "train_state")) {
+                keys[n] = extra_keys[i];
+                vals[n++] = extra_values[i];
+            }
+        keys[n] = "train_state";
+        vals[n++] = state;
         snprintf(path, sizeof path, "%s/model.safetensors", tmp_dir);
-        st = rb_checkpoint_save(path, &m->cfg, host, plan, keys, vals, 1, err);
+        st = rb_checkpoint_save(path, &m->cfg, host, plan, keys, vals, n, err);
     }
     int64_t ostep = 0;
     if (st == RB_OK) st = rb_optimizer_get_state(t->opt, host, &ostep, err);

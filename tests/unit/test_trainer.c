@@ -114,7 +114,7 @@ START_TEST(resume_is_bit_identical)
     rb_trainer *tb = NULL;
     ck_assert(rb_trainer_create(&tb, mb, &c, NULL, &err) == RB_OK);
     run(tb, 0, 20, lb, gb);
-    ck_assert_msg(rb_trainer_save(tb, dir, NULL, &err) == RB_OK, "%s", err.msg);
+    ck_assert_msg(rb_trainer_save(tb, dir, NULL, NULL, NULL, 0, &err) == RB_OK, "%s", err.msg);
     rb_trainer_destroy(tb);
     rb_model_destroy(mb);
 
@@ -160,7 +160,7 @@ START_TEST(checkpoint_folders_and_latest)
     snprintf(dir, sizeof dir, "%s/ck", rb_test_tmpdir());
     for (int s = 0; s < 3; s++) {
         ck_assert(rb_trainer_step(t, NULL, &err) == RB_OK);
-        ck_assert_msg(rb_trainer_save(t, dir, NULL, &err) == RB_OK, "%s", err.msg);
+        ck_assert_msg(rb_trainer_save(t, dir, NULL, NULL, NULL, 0, &err) == RB_OK, "%s", err.msg);
     }
     ck_assert(rb_train_latest_checkpoint(dir, name, sizeof name, &err) == RB_OK);
     ck_assert_str_eq(name, "step-00000003");
