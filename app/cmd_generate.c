@@ -205,6 +205,7 @@ int cmd_generate(int argc, char **argv)
     if (rb_detok_flush(dt, &text, &text_len, &err) == RB_OK && text_len) fwrite(text, 1, text_len, stdout);
     free(text);
     fputc('\n', stdout);
+    fflush(stdout);
     double dt_s = now_s() - t1;
     fprintf(stderr, "retrobench generate: prompt %zu tokens in %.3f s; %ld new tokens in %.3f s "
                     "(%.1f tok/s)", n_ids, t_prefill, generated, dt_s, generated > 1 ? (generated - 1) / dt_s : 0.0);

@@ -19,7 +19,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: retrobench surgery -m BASE -o OUT.safetensors (--prc P,R,C | --layers "
                "\"PRELUDE|RECURRENT|CODA\")\n"
-               "         [--adapter-init uniform|identity] [--seed S] [--tokenizer TOK]\n"
+               "         [--adapter-init uniform|identity] [--seed S] [--tokenizer TOK] [--static]\n"
+               "--static writes the non-recurrent baseline: the same layers once each, in sequence\n"
                "example: --prc 1,2,1 on stories260K gives layers 0 | 2,3 | 4\n");
 }
 
@@ -32,7 +33,7 @@ int cmd_surgery(int argc, char **argv)
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"output", 1, 0, 'o'}, {"prc", 1, 0, 'P'}, {"layers", 1, 0, 'L'},
         {"adapter-init", 1, 0, 'a'}, {"seed", 1, 0, 's'}, {"tokenizer", 1, 0, 'T'},
-        {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"static", 0, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
@@ -42,6 +43,7 @@ int cmd_surgery(int argc, char **argv)
         case 'P': prc = optarg; break;
         case 'L': layers = optarg; break;
         case 'T': tok = optarg; break;
+        case 'S': sp.static_model = 1; break;
         case 's':
             if (app_parse_int("surgery", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return 2;
             break;

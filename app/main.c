@@ -8,7 +8,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: retrobench <command> [options]\n"
+            "usage: retrobench                      the default experiment (builds sample-data/ once)\n"
+            "       retrobench <command> [options]\n"
             "commands:\n"
             "  info -m MODEL            architecture, layer map, parameter counts, FLOPs/token\n"
             "  generate -m MODEL -p PROMPT [-n N] [-r DEPTH] [-t TEMP] [--seed S]\n"
@@ -26,7 +27,8 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     rb_blas_env_fix(argc, argv);
-    if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    if (argc < 2) return cmd_demo(argc, argv);
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
@@ -36,7 +38,7 @@ int main(int argc, char **argv)
     } cmds[] = {{"bench", cmd_bench},       {"generate", cmd_generate}, {"info", cmd_info},
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
-                {"loss", cmd_loss}};
+                {"loss", cmd_loss},         {"demo", cmd_demo}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);

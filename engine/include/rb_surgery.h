@@ -38,6 +38,7 @@ typedef struct {
     int n_coda_layers;
     rb_adapter_init adapter_init;
     uint64_t seed;          /* adapter init */
+    int static_model;       /* the non-recurrent baseline: the same layers in sequence, no adapter */
     const char *base_name;  /* recorded in the plan (may be NULL) */
 } rb_surgery_spec;
 

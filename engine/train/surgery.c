@@ -75,6 +75,10 @@ rb_status rb_surgery(const rb_config *base_cfg, const float *base_params, const 
     cfg.n_prelude = P;
     cfg.n_recur = R;
     cfg.n_coda = C;
+    if (sp->static_model) { /* prelude + recurrent + coda layers once each, in sequence */
+        cfg.n_prelude = P + R + C;
+        cfg.n_recur = cfg.n_coda = 0;
+    }
     cfg.tied_head = 0;
     rb_param_table bt, nt;
     st = rb_config_finalize(&cfg, err);
@@ -133,7 +137,7 @@ rb_status rb_surgery(const rb_config *base_cfg, const float *base_params, const 
     plan->src_layer = src;
     src = NULL;
     snprintf(plan->adapter_init, sizeof plan->adapter_init, "%s",
-             sp->adapter_init == RB_ADAPTER_IDENTITY ? "identity" : "uniform");
+             sp->static_model ? "none" : sp->adapter_init == RB_ADAPTER_IDENTITY ? "identity" : "uniform");
     snprintf(plan->base_model, sizeof plan->base_model, "%s", sp->base_name ? sp->base_name : "");
     *out_cfg = cfg;
     *out_params = out;

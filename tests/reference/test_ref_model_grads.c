@@ -67,7 +67,7 @@ static double rel_diff_d(const float *a, const double *ref, size_t n)
 
 static void write_case_json(const char *dir, const rb_model *m, const ref_case *rc)
 {
-    char path[1024];
+    char path[1100];
     snprintf(path, sizeof path, "%s/case.json", dir);
     FILE *f = fopen(path, "w");
     ck_assert(f != NULL);
@@ -192,7 +192,7 @@ static void run_case(const ref_case *rc)
 
     double *ref_logits = read_doubles(dir, "logits.bin", (size_t)N * rc->V);
     double *ref_grads = read_doubles(dir, "grads.bin", m->table.total);
-    char path[1024];
+    char path[1100];
     snprintf(path, sizeof path, "%s/loss.txt", dir);
     FILE *f = fopen(path, "r");
     double ref_loss = 0;
