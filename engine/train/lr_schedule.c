@@ -38,15 +38,14 @@ rb_status rb_lr_schedule_check(const rb_lr_schedule *s, int64_t total_steps, rb_
     if (total_steps < 1)
         return rb_fail(err, RB_EINVAL, "lr schedule: total_steps = %lld must be >= 1",
                        (long long)total_steps);
-    if (s->kind == RB_LR_WSD) {
-        int64_t w = (int64_t)ceil(s->warmup_fraction * (double)total_steps);
-        int64_t d = (int64_t)ceil(s->decay_fraction * (double)total_steps);
-        if (w + d > total_steps)
-            return rb_fail(err, RB_EINVAL,
-                           "lr schedule: warmup (%lld steps) + decay (%lld steps) exceed the "
-                           "%lld training steps; lower warmup_fraction or decay_fraction",
-                           (long long)w, (long long)d, (long long)total_steps);
-    }
+    /* The fractions must fit in the run; rounding each up to whole steps
+     * may still overflow a very short run, where the decay is then shortened
+     * (see rb_lr_multiplier) rather than the run refused. */
+    if (s->kind == RB_LR_WSD && s->warmup_fraction + s->decay_fraction > 1.0 + 1e-12)
+        return rb_fail(err, RB_EINVAL,
+                       "lr schedule: warmup (%g) + decay (%g) fractions exceed the whole run; "
+                       "lower warmup_fraction or decay_fraction", s->warmup_fraction,
+                       s->decay_fraction);
     return RB_OK;
 }
 
@@ -68,6 +67,7 @@ double rb_lr_multiplier(const rb_lr_schedule *s, int64_t step, int64_t total_ste
     int64_t w = (int64_t)ceil(s->warmup_fraction * (double)total_steps);
     int64_t d = s->kind == RB_LR_WSD ? (int64_t)ceil(s->decay_fraction * (double)total_steps)
                                      : total_steps - w;
+    if (d > total_steps - w) d = total_steps - w; /* short runs: rounding up overflowed */
     if (d < 0) d = 0;
     int64_t stable = total_steps - w - d;
     if (stable < 0) stable = 0;

@@ -7,7 +7,8 @@
  * A checkpoint is written into step-....tmp-PID, fsync'd, renamed to its
  * final name, and only then is `latest` replaced (atomically). A crash at any
  * moment leaves `latest` naming a complete checkpoint. Older checkpoints but
- * the previous one are removed after the new one is in place. */
+ * the previous one, and temporary folders of killed writers, are removed
+ * after the new one is in place. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -147,7 +148,16 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
     if (d) {
         struct dirent *e;
         while ((e = readdir(d))) {
-            if (strncmp(e->d_name, "step-", 5) != 0 || strchr(e->d_name, '.')) continue;
+            if (strncmp(e->d_name, "step-", 5) != 0) continue;
+            /* unfinished folders of writers that were killed are swept too
+             * (one trainer writes a run folder at a time) */
+            if (strstr(e->d_name, ".tmp-")) {
+                char p[4096];
+                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+                remove_tree(p);
+                continue;
+            }
+            if (strchr(e->d_name, '.')) continue;
             if (!strcmp(e->d_name, name) || !strcmp(e->d_name, prev)) continue;
             char p[4096];
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);

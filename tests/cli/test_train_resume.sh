@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# test_train_resume.sh: training through the command line.
+#  - SIGINT saves a checkpoint; --resume then finishes the run with a loss
+#    trajectory bit-identical to an uninterrupted run (metrics.jsonl);
+#  - SIGKILL at random moments, many of them inside a checkpoint write
+#    (checkpoints every step), always leaves `latest` naming a checkpoint
+#    that loads, and --resume carries on from it;
+#  - a two-phase run restarts the optimizer and schedule for phase 2.
+# usage: test_train_resume.sh RETROBENCH
+set -u
+rb="$1"
+assets="${RB_ASSETS_DIR:-${RB_SOURCE_DIR:?}/../shared/assets}"
+bin="$assets/stories260K/stories260K.bin"
+tok="$assets/stories260K/tok512.bin"
+text="$assets/tinystories/tinystories_sample.txt"
+for f in "$bin" "$tok" "$text"; do
+  [ -e "$f" ] || { echo "SKIP: needs $f, which is absent"; exit 77; }
+done
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+export OMP_NUM_THREADS=1
+
+"$rb" data -m "$tok" --text "$text" --separator "<|endoftext|>" --seq 32 -o "$tmp/d.rbtok" 2>/dev/null || fail "data"
+"$rb" surgery -m "$bin" --tokenizer "$tok" --prc 1,2,1 -o "$tmp/s.safetensors" 2>/dev/null || fail "surgery"
+common=(-m "$tmp/s.safetensors" --data "$tmp/d.rbtok" --batch 2 --rbar 4 --val-fraction 0.1 --quiet
+        --lr-muon 0.01 --lr-adam 0.003 --val-depths 1)
+losses() { grep '"step"' "$1" | grep -v final | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/' | sort -n -u; }
+
+# 1. uninterrupted reference
+"$rb" train "${common[@]}" --steps 30 --out "$tmp/ref" 2>/dev/null || fail "reference run"
+
+# 2. SIGINT after a few steps, then --resume
+"$rb" train "${common[@]}" --steps 30 --out "$tmp/int" 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 1 200); do
+  [ -s "$tmp/int/metrics.jsonl" ] && [ "$(grep -c step "$tmp/int/metrics.jsonl")" -ge 8 ] && break
+  sleep 0.05
+done
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -eq 130 ] || fail "SIGINT exit status $rc (want 130): $(cat "$tmp/int.err")"
+grep -q "saving a checkpoint" "$tmp/int.err" || fail "no checkpoint message on SIGINT"
+stopped=$(cat "$tmp/int/latest" 2>/dev/null)
+"$rb" train "${common[@]}" --steps 30 --out "$tmp/int" --resume 2>/dev/null || fail "resume after SIGINT"
+if diff <(losses "$tmp/ref/metrics.jsonl") <(losses "$tmp/int/metrics.jsonl") > "$tmp/diff"; then
+  echo "ok: interrupted at $stopped, resumed: 30 losses identical to the uninterrupted run"
+else
+  fail "resumed trajectory differs:"; head -5 "$tmp/diff"
+fi
+
+# 3. SIGKILL at random moments with a checkpoint every step
+"$rb" train "${common[@]}" --steps 400 --ckpt-every 1 --out "$tmp/kill" 2>/dev/null &
+sleep 0.5
+kill -KILL $! 2>/dev/null
+wait $! 2>/dev/null
+kills=0
+for delay in 0.13 0.21 0.05 0.34 0.08 0.27 0.16 0.4 0.11 0.19; do
+  "$rb" train "${common[@]}" --steps 400 --ckpt-every 1 --out "$tmp/kill" --resume 2>/dev/null &
+  pid=$!
+  sleep "$delay"
+  kill -KILL $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  kills=$((kills + 1))
+  name=$(cat "$tmp/kill/latest" 2>/dev/null)
+  if [ -z "$name" ] || ! "$rb" info -m "$tmp/kill/$name/model.safetensors" > /dev/null 2>&1; then
+    fail "after SIGKILL $kills: latest ('$name') is not a loadable checkpoint"
+  fi
+done
+before=$(cat "$tmp/kill/latest")
+"$rb" train "${common[@]}" --steps 400 --ckpt-every 1 --out "$tmp/kill" --resume 2>"$tmp/k.err" &
+pid=$!; sleep 0.3; kill -INT $pid; wait $pid
+left=$(ls -d "$tmp"/kill/*.tmp-* 2>/dev/null | wc -l)
+[ "$left" -eq 0 ] || fail "$left unfinished checkpoint folders of killed writers were not swept"
+grep -q "resumed from .*$before" "$tmp/k.err" && echo "ok: $kills SIGKILLs, the newest checkpoint always loads and resumes ($before)" ||
+  fail "resume after SIGKILLs: $(head -2 "$tmp/k.err")"
+
+# 4. two phases: the optimizer restarts (phase 2's first lr multiplier is the warmup start)
+"$rb" train "${common[@]}" --steps 8 --phase2-data "$tmp/d.rbtok" --phase2-steps 6 --phase2-rbar 2 \
+    --out "$tmp/two" 2>/dev/null || fail "two-phase run"
+p2=$(grep '"phase":2' "$tmp/two/metrics.jsonl" | grep -c '"step"')
+first=$(grep '"phase":2,"step":1,' "$tmp/two/metrics.jsonl" | sed 's/.*"lr_mult":\([^,]*\),.*/\1/')
+[ "$p2" -ge 6 ] && [ "$first" = "0.001" ] && [ -e "$tmp/two/phase2/latest" ] &&
+  echo "ok: two phases; phase 2 restarts its schedule (lr x$first at its step 1)" || fail "two-phase metrics: $p2 rows, first lr_mult '$first'"
+
+[ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "all passed"
