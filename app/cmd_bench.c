@@ -68,7 +68,7 @@ static double sgemm_peak(rb_backend *be, int extra_m, int extra_n, int extra_k)
 typedef struct {
     int dim, heads, kv_heads, hidden, vocab, P, R, C, n, k, B, T, steps, warmup, olmo;
     rb_optim_kind optim;
-    int no_optim;
+    int no_optim, ns_gram;
 } train_bench;
 
 static void usage_bench(FILE *f)
@@ -81,7 +81,7 @@ static void usage_bench(FILE *f)
             "  --dim H (256) --heads 8 --kv-heads 4 --hidden 688 --vocab 512\n"
             "  --prelude 2 --recur 2 --coda 2 --nograd-iters N (0) --grad-iters K (4)\n"
             "  --batch B (8) --seq T (256) --steps S (8) --warmup W (2)\n"
-            "  --optim adamw|muon|none (adamw)  --block llama|olmo2 (llama)\n");
+            "  --optim adamw|muon|none (adamw)  --block llama|olmo2 (llama)  --ns-gram\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int *out)
@@ -98,14 +98,15 @@ static int parse_int(const char *opt, const char *s, int lo, int *out)
 
 static int bench_train(int argc, char **argv)
 {
-    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0};
+    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0};
     static const struct option opts[] = {
         {"dim", 1, 0, 'd'},      {"heads", 1, 0, 'H'},     {"kv-heads", 1, 0, 'K'},
         {"hidden", 1, 0, 'F'},   {"vocab", 1, 0, 'V'},     {"prelude", 1, 0, 'P'},
         {"recur", 1, 0, 'R'},    {"coda", 1, 0, 'C'},      {"nograd-iters", 1, 0, 'n'},
         {"grad-iters", 1, 0, 'k'}, {"batch", 1, 0, 'B'},   {"seq", 1, 0, 'T'},
         {"steps", 1, 0, 's'},    {"warmup", 1, 0, 'w'},    {"optim", 1, 0, 'o'},
-        {"block", 1, 0, 'b'},    {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+        {"block", 1, 0, 'b'},    {"ns-gram", 0, 0, 'G'},   {"help", 0, 0, 'h'},
+        {0, 0, 0, 0}};
     int c, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -141,6 +142,7 @@ static int bench_train(int argc, char **argv)
                 rc = -1;
             }
             break;
+        case 'G': b.ns_gram = 1; break;
         case 'h': usage_bench(stdout); return 0;
         default: usage_bench(stderr); return 2;
         }
@@ -178,6 +180,7 @@ static int bench_train(int argc, char **argv)
     if (!b.no_optim) {
         rb_optim_config oc;
         rb_optim_config_default(&oc, b.optim);
+        oc.ns_gram = b.ns_gram;
         if (rb_optimizer_create(&opt, m, &oc, &err) != RB_OK) {
             fprintf(stderr, "retrobench bench: %s\n", err.msg);
             goto done;
@@ -247,9 +250,10 @@ static int bench_train(int argc, char **argv)
     double step_s = (t_fwd + t_bwd + t_opt) / timed;
     double tps = N / step_s;
     double mfu = tps * flops_tok / (peak * 1e9);
-    printf("config=dim%d_h%d_kv%d_f%d_v%d_P%dR%dC%d_n%dk%d_B%dT%d optim=%s\n", b.dim, b.heads,
+    printf("config=dim%d_h%d_kv%d_f%d_v%d_P%dR%dC%d_n%dk%d_B%dT%d optim=%s%s\n", b.dim, b.heads,
            b.kv_heads, b.hidden, b.vocab, b.P, b.R, b.C, b.n, b.k, b.B, b.T,
-           b.no_optim ? "none" : b.optim == RB_OPTIM_MUON ? "muon" : "adamw");
+           b.no_optim ? "none" : b.optim == RB_OPTIM_MUON ? "muon" : "adamw",
+           b.ns_gram && b.optim == RB_OPTIM_MUON ? "+gram" : "");
     printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
     printf("forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f step_ms=%.1f\n",
            t_fwd / timed * 1e3, t_bwd / timed * 1e3, t_opt / timed * 1e3, step_s * 1e3);

@@ -34,6 +34,8 @@ static void usage(FILE *f)
             "          --backprop-warmup F (0.75) --depth-mode sampled|fixed (sampled) --sigma S (0.5)\n"
             "optimizer --optim muon|adamw (muon) --lr-muon X (1e-3) --lr-adam X (5e-5) --wd X (1e-4)\n"
             "          --no-fuse (orthogonalise q,k,v and gate,up separately) --clip X (1.0)\n"
+            "          --ns-gram (Newton-Schulz on the Gram matrix of wide matrices: fewer FLOPs,\n"
+            "          rounding up to ~3e-4 relative on ill-conditioned inputs; off = the reference)\n"
             "schedule  --schedule wsd|cosine (wsd) --warmup-frac F (0.0025) --decay-frac F (0.6)\n"
             "          --decay cosine|linear (cosine) --min-lr-ratio F (0.001)\n"
             "eval      --val-every N (0: at the end) --val-depths 1,2,4,8 --val-rows N (all)\n"
@@ -229,7 +231,7 @@ int cmd_train(int argc, char **argv)
         {"curriculum-warmup", 1, 0, 'W'}, {"backprop", 1, 0, 'b'}, {"backprop-curriculum", 1, 0, 'C'},
         {"backprop-warmup", 1, 0, 'X'}, {"depth-mode", 1, 0, 'M'}, {"sigma", 1, 0, 'g'},
         {"optim", 1, 0, 'O'}, {"lr-muon", 1, 0, 'u'}, {"lr-adam", 1, 0, 'a'}, {"wd", 1, 0, 'w'},
-        {"no-fuse", 0, 0, 'f'}, {"clip", 1, 0, 'L'}, {"schedule", 1, 0, 'S'},
+        {"no-fuse", 0, 0, 'f'}, {"ns-gram", 0, 0, 'G'}, {"clip", 1, 0, 'L'}, {"schedule", 1, 0, 'S'},
         {"warmup-frac", 1, 0, 'H'}, {"decay-frac", 1, 0, 'Y'}, {"decay", 1, 0, 'y'},
         {"min-lr-ratio", 1, 0, 'R'}, {"val-every", 1, 0, 'e'}, {"val-depths", 1, 0, 'd'},
         {"val-rows", 1, 0, 'V'}, {"ckpt-every", 1, 0, 'k'}, {"resume", 0, 0, 'z'},
@@ -280,6 +282,7 @@ int cmd_train(int argc, char **argv)
         case 'a': bad = app_parse_float("train", "--lr-adam", optarg, 0, 10, &d); c->optim.adam_lr = (float)d; break;
         case 'w': bad = app_parse_float("train", "--wd", optarg, 0, 10, &d); c->optim.muon_wd = c->optim.adam_wd = (float)d; break;
         case 'f': c->optim.muon_fuse = 0; break;
+        case 'G': c->optim.ns_gram = 1; break;
         case 'L': bad = app_parse_float("train", "--clip", optarg, 0, 1e9, &d); c->optim.clip_norm = (float)d; break;
         case 'S':
             if (!strcmp(optarg, "wsd")) c->lr.kind = RB_LR_WSD;

@@ -35,6 +35,8 @@ typedef struct {
     int ns_steps;        /* 5 */
     float ns_a, ns_b, ns_c; /* 3.4445, -4.7750, 2.0315 */
     int muon_fuse;       /* 1: q|k|v and gate|up as one matrix each */
+    int ns_gram;         /* 1: iterate on the r x r Gram matrix for wide matrices (fewer FLOPs,
+                            same polynomial; rounding differs, see optim.c); 0: the reference */
     /* AdamW group (and every parameter in AdamW-only mode) */
     float adam_lr;       /* 5e-5 */
     float adam_beta1;    /* 0.9 */

@@ -20,7 +20,8 @@ struct rb_optimizer {
     muon_unit *units;
     int n_units;
     unsigned char *is_muon; /* [table.count] */
-    float *scratch;     /* backend: U | X | Y (max unit) and A | B (max r^2) */
+    float *scratch;     /* backend: U | X | Y (max unit), A | B (max r^2), Gram scratch */
+    size_t max_r;
     size_t max_unit, max_r2;
 };
 
@@ -37,6 +38,7 @@ void rb_optim_config_default(rb_optim_config *c, rb_optim_kind kind)
     c->ns_b = -4.7750f;
     c->ns_c = 2.0315f;
     c->muon_fuse = 1;
+    c->ns_gram = 0;
     c->adam_lr = 5e-5f;
     c->adam_beta1 = 0.9f;
     c->adam_beta2 = 0.95f;
@@ -93,8 +95,20 @@ static rb_status build_units(rb_optimizer *o, rb_error *err)
         size_t r = (size_t)(o->units[u].rows < o->units[u].cols ? o->units[u].rows : o->units[u].cols);
         if (n > o->max_unit) o->max_unit = n;
         if (r * r > o->max_r2) o->max_r2 = r * r;
+        if (r > o->max_r) o->max_r = r;
     }
     return RB_OK;
+}
+
+/* r ones at dst (the Gram form builds identities from them) */
+static rb_status fill_ones(rb_backend *be, float *dst, size_t r, rb_error *err)
+{
+    float *h = malloc((r ? r : 1) * sizeof(float));
+    if (!h) return rb_fail(err, RB_ENOMEM, "optimizer: out of memory");
+    for (size_t i = 0; i < r; i++) h[i] = 1.0f;
+    rb_status st = be->upload(be, dst, h, r * sizeof(float), err);
+    free(h);
+    return st;
 }
 
 rb_status rb_optimizer_create(rb_optimizer **out, rb_model *m, const rb_optim_config *cfg,
@@ -112,7 +126,9 @@ rb_status rb_optimizer_create(rb_optimizer **out, rb_model *m, const rb_optim_co
     st = build_units(o, err);
     if (st == RB_OK) st = be->alloc(be, (void **)&o->state, 2 * m->table.total * sizeof(float), err);
     if (st == RB_OK && o->n_units > 0)
-        st = be->alloc(be, (void **)&o->scratch, (3 * o->max_unit + 2 * o->max_r2) * sizeof(float), err);
+        st = be->alloc(be, (void **)&o->scratch,
+                       (3 * o->max_unit + 5 * o->max_r2 + o->max_r) * sizeof(float), err);
+    if (st == RB_OK && o->n_units > 0) st = fill_ones(be, o->scratch + 3 * o->max_unit + 5 * o->max_r2, o->max_r, err);
     if (st != RB_OK) {
         rb_optimizer_destroy(o);
         return st;
@@ -133,12 +149,54 @@ void rb_optimizer_destroy(rb_optimizer *o)
     free(o);
 }
 
-/* Newton-Schulz on X[r, c] (r <= c) in place; Y, A, B are scratch. */
-static void newton_schulz(rb_backend *be, float **X, float **Y, float *A, float *B, int r, int c,
-                          const rb_optim_config *cfg)
+/* Newton-Schulz through the Gram matrix. Every step multiplies X by
+ * Q = aI + bA + cA^2, a polynomial in A = X X^T, so all the Q's and A's
+ * commute and A_{t+1} = Q_t^2 A_t: the iteration can run on r x r matrices,
+ * with X multiplied once at the end by M = Q_{n-1} ... Q_0. For r << c this
+ * costs 2 r^2 c + ~8 n r^3 instead of n (4 r^2 c + 2 r^3). Exact in real
+ * arithmetic; in fp32 the small eigenvalues of A carry less relative
+ * precision than the small singular values of X (the paper runs NS in bf16,
+ * which is coarser still). g holds three r x r scratch matrices (M, T, I);
+ * ones holds at least r ones. */
+static void newton_schulz_gram(rb_backend *be, float **X, float **Y, float *A, float *B, float *g,
+                               const float *ones, int r, int c, const rb_optim_config *cfg)
+{
+    const size_t rr = (size_t)r * r;
+    float *M = g, *T = g + rr, *I = g + 2 * rr;
+    be->zero(be, I, rr * sizeof(float));
+    be->copy2d(be, I, r + 1, ones, 1, r, 1); /* the diagonal: every (r+1)-th element */
+    be->gemm(be, 0, 1, r, r, c, 1.0f, *X, c, *X, c, 0.0f, A, r); /* A = X X^T */
+    be->copy(be, M, I, rr * sizeof(float));                       /* M = I */
+    for (int it = 0; it < cfg->ns_steps; it++) {
+        /* B = Q = a I + b A + c A^2 */
+        be->gemm(be, 0, 0, r, r, r, cfg->ns_c, A, r, A, r, 0.0f, B, r);
+        be->axpy(be, B, cfg->ns_b, A, rr);
+        be->axpy(be, B, cfg->ns_a, I, rr);
+        /* M = Q M */
+        be->gemm(be, 0, 0, r, r, r, 1.0f, B, r, M, r, 0.0f, T, r);
+        be->copy(be, M, T, rr * sizeof(float));
+        if (it + 1 < cfg->ns_steps) { /* A = Q (Q A) */
+            be->gemm(be, 0, 0, r, r, r, 1.0f, B, r, A, r, 0.0f, T, r);
+            be->gemm(be, 0, 0, r, r, r, 1.0f, B, r, T, r, 0.0f, A, r);
+        }
+    }
+    be->gemm(be, 0, 0, r, c, r, 1.0f, M, r, *X, c, 0.0f, *Y, c); /* X = M X */
+    float *t = *X;
+    *X = *Y;
+    *Y = t;
+}
+
+/* Newton-Schulz on X[r, c] (r <= c) in place; Y, A, B are scratch, and g
+ * (3 r^2 floats) and ones (r floats) for the Gram form, or NULL. */
+static void newton_schulz(rb_backend *be, float **X, float **Y, float *A, float *B, float *g,
+                          const float *ones, int r, int c, const rb_optim_config *cfg)
 {
     double nrm = sqrt(be->sumsq(be, *X, (size_t)r * c));
     be->scale(be, *X, (float)(1.0 / (nrm + 1e-7)), (size_t)r * c);
+    if (cfg->ns_gram && g && c >= 2 * r) {
+        newton_schulz_gram(be, X, Y, A, B, g, ones, r, c, cfg);
+        return;
+    }
     for (int it = 0; it < cfg->ns_steps; it++) {
         /* A = X X^T;  B = b A + c A A;  X = a X + B X */
         be->gemm(be, 0, 1, r, r, c, 1.0f, *X, c, *X, c, 0.0f, A, r);
@@ -155,7 +213,8 @@ static void newton_schulz(rb_backend *be, float **X, float **Y, float *A, float 
 /* U[rows, cols] -> orthogonalised direction O written into out[rows, cols],
  * scaled by sqrt(max(1, rows/cols)). Scratch: X, Y of rows*cols, A, B of r^2. */
 static void orthogonalize(rb_backend *be, const float *U, float *out, int rows, int cols,
-                          float *sx, float *sy, float *A, float *B, const rb_optim_config *cfg)
+                          float *sx, float *sy, float *A, float *B, float *g, const float *ones,
+                          const rb_optim_config *cfg)
 {
     const size_t n = (size_t)rows * cols;
     float *X = sx, *Y = sy;
@@ -163,7 +222,7 @@ static void orthogonalize(rb_backend *be, const float *U, float *out, int rows, 
     if (transposed) be->transpose(be, X, U, rows, cols); /* X [cols, rows] */
     else be->copy(be, X, U, n * sizeof(float));
     int r = transposed ? cols : rows, c = transposed ? rows : cols;
-    newton_schulz(be, &X, &Y, A, B, r, c, cfg);
+    newton_schulz(be, &X, &Y, A, B, g, ones, r, c, cfg);
     float s = sqrtf(fmaxf(1.0f, (float)rows / (float)cols));
     if (transposed) be->transpose(be, out, X, cols, rows);
     else be->copy(be, out, X, n * sizeof(float));
@@ -175,9 +234,14 @@ rb_status rb_muon_orthogonalize(rb_backend *be, float *X, int rows, int cols,
 {
     size_t n = (size_t)rows * cols, r = (size_t)(rows < cols ? rows : cols);
     float *scratch = NULL;
-    rb_status st = be->alloc(be, (void **)&scratch, (2 * n + 2 * r * r) * sizeof(float), err);
-    if (st != RB_OK) return st;
-    orthogonalize(be, X, X, rows, cols, scratch, scratch + n, scratch + 2 * n, scratch + 2 * n + r * r, cfg);
+    rb_status st = be->alloc(be, (void **)&scratch, (2 * n + 5 * r * r + r) * sizeof(float), err);
+    if (st == RB_OK) st = fill_ones(be, scratch + 2 * n + 5 * r * r, r, err);
+    if (st != RB_OK) {
+        if (scratch) be->free(be, scratch);
+        return st;
+    }
+    float *A = scratch + 2 * n, *B = A + r * r, *g = B + r * r, *ones = g + 3 * r * r;
+    orthogonalize(be, X, X, rows, cols, scratch, scratch + n, A, B, g, ones, cfg);
     st = be->sync(be, err);
     be->free(be, scratch);
     return st;
@@ -222,10 +286,10 @@ rb_status rb_optimizer_step(rb_optimizer *o, float lr_mult, rb_optim_step_info *
         const muon_unit *mu = &o->units[u];
         const size_t n = (size_t)mu->rows * mu->cols;
         float *U = o->scratch, *X = U + o->max_unit, *Y = X + o->max_unit;
-        float *A = Y + o->max_unit, *B = A + o->max_r2;
+        float *A = Y + o->max_unit, *B = A + o->max_r2, *g = B + o->max_r2, *ones = g + 3 * o->max_r2;
         be->muon_momentum(be, m1 + mu->offset, U, m->grads + mu->offset, n, c->muon_momentum,
                           c->muon_nesterov);
-        orthogonalize(be, U, U, mu->rows, mu->cols, X, Y, A, B, c);
+        orthogonalize(be, U, U, mu->rows, mu->cols, X, Y, A, B, g, ones, c);
         float *W = m->params + mu->offset;
         be->scale(be, W, 1.0f - muon_lr * c->muon_wd, n);
         be->axpy(be, W, -muon_lr, U, n);
