@@ -120,7 +120,10 @@ int cmd_generate(int argc, char **argv)
     size_t n_ids = 0;
     rb_tokenizer *tok = am.lm.tok;
     int bos = rb_tokenizer_bos(tok);
-    if (rb_tokenizer_encode(tok, prompt, strlen(prompt), bos >= 0, &ids, &n_ids, &err) != RB_OK) {
+    /* BOS as the tokenizer's own configuration says; an empty prompt
+     * starts from BOS when there is one */
+    int add_bos = bos >= 0 && (rb_tokenizer_add_bos(tok) || !prompt[0]);
+    if (rb_tokenizer_encode(tok, prompt, strlen(prompt), add_bos, &ids, &n_ids, &err) != RB_OK) {
         fprintf(stderr, "retrobench generate: prompt: %s\n", err.msg);
         app_model_close(&am);
         return 2;

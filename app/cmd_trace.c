@@ -78,7 +78,7 @@ int cmd_trace(int argc, char **argv)
     rb_tokenizer *tok = am.lm.tok;
     int32_t *ids = NULL;
     size_t n_ids = 0;
-    if (rb_tokenizer_encode(tok, prompt, strlen(prompt), rb_tokenizer_bos(tok) >= 0, &ids, &n_ids, &err) != RB_OK ||
+    if (rb_tokenizer_encode(tok, prompt, strlen(prompt), rb_tokenizer_bos(tok) >= 0 && (rb_tokenizer_add_bos(tok) || !prompt[0]), &ids, &n_ids, &err) != RB_OK ||
         n_ids == 0) {
         fprintf(stderr, "retrobench trace: prompt: %s\n", n_ids ? err.msg : "empty and no BOS token");
         free(ids);

