@@ -9,6 +9,7 @@
  * since it was pushed is stale and skipped. O(n log n) per word. */
 #include <stdlib.h>
 
+#include "tok/tok_heap.h"
 #include "tok/tok_internal.h"
 
 typedef struct {
@@ -17,66 +18,16 @@ typedef struct {
     int alive;
 } bpe_sym;
 
-typedef struct {
-    int32_t rank, left, right, lid, rid, merged;
-} bpe_cand;
-
-typedef struct {
-    bpe_cand *v;
-    size_t n, cap;
-} bpe_heap;
-
-static int cand_less(const bpe_cand *a, const bpe_cand *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static rb_status heap_push(bpe_heap *h, bpe_cand c, rb_error *err)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_cand *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return rb_fail(err, RB_ENOMEM, "tokenizer: out of memory for %zu merge candidates", cap);
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_less(&c, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = c;
-    return RB_OK;
-}
-
-static bpe_cand heap_pop(bpe_heap *h)
-{
-    bpe_cand top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const bpe_cand *best = &last;
-        if (l < h->n && cand_less(&h->v[l], best)) { m = l; best = &h->v[l]; }
-        if (r < h->n && cand_less(&h->v[r], best)) m = r;
-        if (m == i) break;
-        h->v[i] = h->v[m];
-        i = m;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static rb_status try_pair(const rb_tokenizer *t, bpe_heap *h, const bpe_sym *s, int32_t l,
+/* Candidates: key = merge rank, a/b = the pair's ids when pushed, c = the merged id. */
+static rb_status try_pair(const rb_tokenizer *t, rb_tok_heap *h, const bpe_sym *s, int32_t l,
                           rb_error *err)
 {
     if (l < 0 || s[l].next < 0) return RB_OK;
     int32_t r = s[l].next;
     const rb_tok_pairmap_slot *m = rb_tok_pairmap_get(&t->merges, s[l].id, s[r].id);
     if (!m) return RB_OK;
-    bpe_cand c = {m->rank, l, r, s[l].id, s[r].id, m->merged};
-    return heap_push(h, c, err);
+    rb_tok_cand c = {(double)m->rank, l, r, s[l].id, s[r].id, m->merged, 0, 0};
+    return rb_tok_heap_push(h, c, err);
 }
 
 /* Append the initial symbols for the character w[p .. p+n). */
@@ -135,7 +86,7 @@ rb_status rb_tok_bpe_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
     bpe_sym *s = NULL;
     size_t ns = 0, cap = 0;
     int last_unk = 0;
-    bpe_heap h = {0};
+    rb_tok_heap h = {0};
     rb_status st = RB_OK;
     for (size_t p = 0; p < len && !st;) {
         size_t n = rb_tok_utf8_len((unsigned char)w[p]);
@@ -149,12 +100,12 @@ rb_status rb_tok_bpe_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
     }
     for (size_t i = 0; i + 1 < ns && !st; i++) st = try_pair(t, &h, s, (int32_t)i, err);
     while (!st && h.n) {
-        bpe_cand c = heap_pop(&h);
+        rb_tok_cand c = rb_tok_heap_pop(&h);
         bpe_sym *l = &s[c.left], *r = &s[c.right];
         /* stale: one side was merged away or changed since this pair was seen */
-        if (!l->alive || !r->alive || l->next != c.right || l->id != c.lid || r->id != c.rid)
+        if (!l->alive || !r->alive || l->next != c.right || l->id != c.a || r->id != c.b)
             continue;
-        l->id = c.merged;
+        l->id = c.c;
         l->next = r->next;
         if (r->next >= 0) s[r->next].prev = c.left;
         r->alive = 0;
@@ -163,6 +114,6 @@ rb_status rb_tok_bpe_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
     }
     for (int32_t i = ns ? 0 : -1; i >= 0 && !st; i = s[i].next) st = rb_tok_ids_push(out, s[i].id, err);
     free(s);
-    free(h.v);
+    rb_tok_heap_free(&h);
     return st;
 }

@@ -10,6 +10,7 @@
  * Byte tokens never merge: their pieces ("<0xE4>") are not text. */
 #include <stdlib.h>
 
+#include "tok/tok_heap.h"
 #include "tok/tok_internal.h"
 
 /* llama2.c starts its search at this score and only accepts strictly better */
@@ -22,61 +23,9 @@ typedef struct {
     uint8_t is_byte, alive;
 } spm_sym;
 
-typedef struct {
-    float score;
-    int32_t left, right;
-    int32_t id;
-    size_t llen, rlen;
-} spm_cand;
-
-typedef struct {
-    spm_cand *v;
-    size_t n, cap;
-} spm_heap;
-
-static int cand_before(const spm_cand *a, const spm_cand *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static rb_status heap_push(spm_heap *h, spm_cand c, rb_error *err)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        spm_cand *v = realloc(h->v, cap * sizeof *v);
-        if (!v) return rb_fail(err, RB_ENOMEM, "tokenizer: out of memory for %zu merge candidates", cap);
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(&c, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = c;
-    return RB_OK;
-}
-
-static spm_cand heap_pop(spm_heap *h)
-{
-    spm_cand top = h->v[0], last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const spm_cand *best = &last;
-        if (l < h->n && cand_before(&h->v[l], best)) { m = l; best = &h->v[l]; }
-        if (r < h->n && cand_before(&h->v[r], best)) m = r;
-        if (m == i) break;
-        h->v[i] = h->v[m];
-        i = m;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
-
-static rb_status try_pair(const rb_tokenizer *t, spm_heap *h, const spm_sym *s, const char *w,
+/* Candidates: key = -score (higher scores pop first), a = the merged id,
+ * la/lb = the two spans' lengths when pushed. */
+static rb_status try_pair(const rb_tokenizer *t, rb_tok_heap *h, const spm_sym *s, const char *w,
                           int32_t l, rb_error *err)
 {
     if (l < 0 || s[l].next < 0) return RB_OK;
@@ -85,8 +34,8 @@ static rb_status try_pair(const rb_tokenizer *t, spm_heap *h, const spm_sym *s, 
     /* adjacent symbols are adjacent spans, so the concatenation is a span */
     int32_t id = rb_tok_strmap_get(&t->vocab, w + s[l].start, s[l].len + s[r].len);
     if (id < 0 || !(t->score[id] > SPM_SCORE_FLOOR)) return RB_OK;
-    spm_cand c = {t->score[id], l, r, id, s[l].len, s[r].len};
-    return heap_push(h, c, err);
+    rb_tok_cand c = {-(double)t->score[id], l, r, id, 0, 0, s[l].len, s[r].len};
+    return rb_tok_heap_push(h, c, err);
 }
 
 static rb_status push_sym(spm_sym **s, size_t *ns, size_t *cap, size_t start, size_t len, int32_t id,
@@ -114,7 +63,7 @@ rb_status rb_tok_spm_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
     if (len == 0) return RB_OK;
     spm_sym *s = NULL;
     size_t ns = 0, cap = 0;
-    spm_heap h = {0};
+    rb_tok_heap h = {0};
     rb_status st = RB_OK;
     for (size_t p = 0; p < len && !st;) {
         size_t n = rb_tok_utf8_len((unsigned char)w[p]);
@@ -147,12 +96,12 @@ rb_status rb_tok_spm_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
     }
     for (size_t i = 0; i + 1 < ns && !st; i++) st = try_pair(t, &h, s, w, (int32_t)i, err);
     while (!st && h.n) {
-        spm_cand c = heap_pop(&h);
+        rb_tok_cand c = rb_tok_heap_pop(&h);
         spm_sym *l = &s[c.left], *r = &s[c.right];
-        if (!l->alive || !r->alive || l->next != c.right || l->len != c.llen || r->len != c.rlen)
+        if (!l->alive || !r->alive || l->next != c.right || l->len != c.la || r->len != c.lb)
             continue; /* stale */
         l->len += r->len;
-        l->id = c.id;
+        l->id = c.a;
         l->next = r->next;
         if (r->next >= 0) s[r->next].prev = c.left;
         r->alive = 0;
@@ -161,6 +110,6 @@ rb_status rb_tok_spm_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
     }
     for (int32_t i = ns ? 0 : -1; i >= 0 && !st; i = s[i].next) st = rb_tok_ids_push(out, s[i].id, err);
     free(s);
-    free(h.v);
+    rb_tok_heap_free(&h);
     return st;
 }

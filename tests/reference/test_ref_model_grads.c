@@ -263,17 +263,12 @@ int main(void)
         printf("SKIP: /usr/bin/python3 cannot import torch and numpy (install python3-torch)\n");
         return RB_TEST_SKIP;
     }
-    rb_error err = {0};
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    be = rb_test_cpu_backend();
     Suite *s = suite_create("reference_model_grads");
     TCase *tc = tcase_create("torch");
     tcase_set_timeout(tc, 600);
     tcase_add_loop_test(tc, test_case, 0, (int)(sizeof cases / sizeof cases[0]));
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
-    rb_backend_destroy(be);
     return rc;
 }

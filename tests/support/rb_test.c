@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "rb_test.h"
 
+#include "rb_backend.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,4 +115,25 @@ int rb_test_run_suite(Suite *s)
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
+}
+
+static rb_backend *test_backend;
+
+static void destroy_test_backend(void)
+{
+    rb_backend_destroy(test_backend);
+    test_backend = NULL;
+}
+
+rb_backend *rb_test_cpu_backend(void)
+{
+    if (!test_backend) {
+        rb_error err = {0};
+        if (rb_backend_cpu_create(&test_backend, &err) != RB_OK) {
+            fprintf(stderr, "cannot create the CPU backend: %s\n", err.msg);
+            abort();
+        }
+        atexit(destroy_test_backend);
+    }
+    return test_backend;
 }

@@ -27,6 +27,11 @@ void rb_test_fill_uniform(float *x, size_t n, float scale, uint64_t seed);
 double rb_test_rel_max_diff(const float *a, const float *b, size_t n);
 double rb_test_max_abs(const float *x, size_t n);
 
+/* The CPU backend for a suite (created on first use, destroyed at exit);
+ * aborts with the engine's message if it cannot be created. */
+struct rb_backend;
+struct rb_backend *rb_test_cpu_backend(void);
+
 /* Run a Suite with CK_NORMAL output and return the process exit status. */
 int rb_test_run_suite(Suite *s);
 

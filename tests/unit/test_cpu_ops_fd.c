@@ -702,11 +702,7 @@ END_TEST
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep the measurements of a failing test */
-    rb_error err = {0};
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    be = rb_test_cpu_backend();
     Suite *s = suite_create("cpu_ops_fd");
     TCase *tc = tcase_create("ops");
     tcase_set_timeout(tc, 120);
@@ -727,6 +723,5 @@ int main(void)
     tcase_add_test(tc, gemm_transposes);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
-    rb_backend_destroy(be);
     return rc;
 }

@@ -214,8 +214,7 @@ END_TEST
 
 int main(void)
 {
-    rb_error err = {0};
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) return 1;
+    be = rb_test_cpu_backend();
     Suite *s = suite_create("infer");
     TCase *tc = tcase_create("session");
     tcase_set_timeout(tc, 120);
@@ -228,6 +227,5 @@ int main(void)
     tcase_add_test(tc, bad_session_arguments);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
-    rb_backend_destroy(be);
     return rc;
 }

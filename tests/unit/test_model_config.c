@@ -435,11 +435,7 @@ END_TEST
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep the measurements of a failing test */
-    rb_error err = {0};
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
+    be = rb_test_cpu_backend();
     Suite *s = suite_create("model_config");
     TCase *tc = tcase_create("config");
     tcase_set_timeout(tc, 60);
@@ -459,6 +455,5 @@ int main(void)
     tcase_add_test(tc, workspace_bad_sizes);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
-    rb_backend_destroy(be);
     return rc;
 }

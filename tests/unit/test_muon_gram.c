@@ -55,13 +55,11 @@ END_TEST
 
 int main(void)
 {
-    rb_error err = {0};
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) return 1;
+    be = rb_test_cpu_backend();
     Suite *s = suite_create("muon_gram");
     TCase *tc = tcase_create("ns");
     tcase_add_test(tc, gram_matches_reference_form);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
-    rb_backend_destroy(be);
     return rc;
 }

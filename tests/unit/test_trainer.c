@@ -259,8 +259,7 @@ END_TEST
 
 int main(void)
 {
-    rb_error err = {0};
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) return 1;
+    be = rb_test_cpu_backend();
     Suite *s = suite_create("trainer");
     TCase *tc = tcase_create("loop");
     tcase_set_timeout(tc, 300);
@@ -271,6 +270,5 @@ int main(void)
     tcase_add_test(tc, bad_training_configs);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
-    rb_backend_destroy(be);
     return rc;
 }
