@@ -31,28 +31,6 @@ typedef struct {
 
 static rb_backend *be;
 
-static void write_file(const char *dir, const char *name, const void *p, size_t bytes)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert(fwrite(p, 1, bytes, f) == bytes);
-    fclose(f);
-}
-
-static double *read_doubles(const char *dir, const char *name, size_t n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "reference output %s missing", path);
-    double *d = malloc(n * sizeof *d);
-    ck_assert(fread(d, sizeof *d, n, f) == n);
-    fclose(f);
-    return d;
-}
-
 static double rel_diff_d(const float *a, const double *ref, size_t n)
 {
     double num = 0, den = 0;
@@ -97,13 +75,6 @@ static void write_case_json(const char *dir, const rb_model *m, const ref_case *
     }
     fprintf(f, "]}\n");
     fclose(f);
-}
-
-static int torch_available(void)
-{
-    static int cached = -1;
-    if (cached < 0) cached = system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
-    return cached;
 }
 
 static void run_case(const ref_case *rc)
@@ -181,17 +152,17 @@ static void run_case(const ref_case *rc)
     snprintf(dir, sizeof dir, "%s/%s", rb_test_tmpdir(), rc->name);
     mkdir(dir, 0755);
     write_case_json(dir, m, rc);
-    write_file(dir, "params.bin", params, m->table.total * sizeof(float));
-    write_file(dir, "tokens.bin", tokens, N * sizeof(int32_t));
-    write_file(dir, "targets.bin", targets, N * sizeof(int32_t));
-    write_file(dir, "state0.bin", state0, (size_t)N * rc->dim * sizeof(float));
+    rb_test_write_file(dir, "params.bin", params, m->table.total * sizeof(float));
+    rb_test_write_file(dir, "tokens.bin", tokens, N * sizeof(int32_t));
+    rb_test_write_file(dir, "targets.bin", targets, N * sizeof(int32_t));
+    rb_test_write_file(dir, "state0.bin", state0, (size_t)N * rc->dim * sizeof(float));
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 /usr/bin/python3 %s %s",
              rb_test_source_path("tests/reference/torch_model.py"), dir);
     ck_assert_msg(system(cmd) == 0, "reference script failed: %s", cmd);
 
-    double *ref_logits = read_doubles(dir, "logits.bin", (size_t)N * rc->V);
-    double *ref_grads = read_doubles(dir, "grads.bin", m->table.total);
+    double *ref_logits = rb_test_read_doubles(dir, "logits.bin", (size_t)N * rc->V);
+    double *ref_grads = rb_test_read_doubles(dir, "grads.bin", m->table.total);
     char path[1100];
     snprintf(path, sizeof path, "%s/loss.txt", dir);
     FILE *f = fopen(path, "r");
@@ -252,14 +223,14 @@ static const ref_case cases[] = {
 
 START_TEST(test_case)
 {
-    if (!torch_available()) return; /* checked in main */
+    if (!rb_test_torch_available()) return; /* checked in main */
     run_case(&cases[_i]);
 }
 END_TEST
 
 int main(void)
 {
-    if (!torch_available()) {
+    if (!rb_test_torch_available()) {
         printf("SKIP: /usr/bin/python3 cannot import torch and numpy (install python3-torch)\n");
         return RB_TEST_SKIP;
     }

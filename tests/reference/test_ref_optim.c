@@ -38,36 +38,6 @@
 
 static rb_backend *be;
 
-static int torch_available(void)
-{
-    static int cached = -1;
-    if (cached < 0) cached = system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
-    return cached;
-}
-
-static void write_file(const char *dir, const char *name, const void *p, size_t bytes)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert(fwrite(p, 1, bytes, f) == bytes);
-    fclose(f);
-}
-
-static double *read_doubles(const char *dir, const char *name, size_t n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "reference output %s missing", path);
-    double *d = malloc(n * sizeof *d);
-    ck_assert(d != NULL);
-    ck_assert_msg(fread(d, sizeof *d, n, f) == n, "%s is short", path);
-    fclose(f);
-    return d;
-}
-
 static void run_reference(const char *mode, const char *dir)
 {
     char cmd[2048];
@@ -106,7 +76,7 @@ static const int ortho_shapes[][2] = {{48, 80}, {80, 48}, {64, 64}, {3, 200}, {2
 
 START_TEST(test_orthogonalize)
 {
-    if (!torch_available()) return;
+    if (!rb_test_torch_available()) return;
     rb_error err = {0};
     rb_optim_config cfg;
     rb_optim_config_default(&cfg, RB_OPTIM_MUON);
@@ -132,10 +102,10 @@ START_TEST(test_orthogonalize)
                 ortho_shapes[i][0], ortho_shapes[i][1], off[i]);
     fprintf(f, "]}\n");
     fclose(f);
-    write_file(dir, "ortho_in.bin", in, total * sizeof(float));
+    rb_test_write_file(dir, "ortho_in.bin", in, total * sizeof(float));
     run_reference("ortho", dir);
-    double *ref = read_doubles(dir, "ortho_ref.bin", total);
-    double *f32 = read_doubles(dir, "ortho_f32.bin", total);
+    double *ref = rb_test_read_doubles(dir, "ortho_ref.bin", total);
+    double *f32 = rb_test_read_doubles(dir, "ortho_f32.bin", total);
     snprintf(path, sizeof path, "%s/ortho_info.txt", dir);
     FILE *info = fopen(path, "r");
     ck_assert(info != NULL);
@@ -304,7 +274,7 @@ static void run_step_case(const step_case *sc)
 
     const char *dir = case_dir(sc->name);
     write_step_json(dir, m, sc);
-    write_file(dir, "params0.bin", w0, total * sizeof(float));
+    rb_test_write_file(dir, "params0.bin", w0, total * sizeof(float));
     rb_optim_step_info info[MAX_STEPS];
     for (int s = 0; s < sc->steps; s++) {
         rb_test_fill_uniform(g, total, 1.0f, 1000 + 17 * (uint64_t)s);
@@ -317,7 +287,7 @@ static void run_step_case(const step_case *sc)
         for (size_t j = 0; j < total; j++) g[j] *= k;
         char name[64];
         snprintf(name, sizeof name, "grads_%d.bin", s);
-        write_file(dir, name, g, total * sizeof(float));
+        rb_test_write_file(dir, name, g, total * sizeof(float));
         ck_assert(be->upload(be, m->grads, g, total * sizeof(float), &err) == RB_OK);
         ck_assert_msg(rb_optimizer_step(opt, sc->lr_mult[s], &info[s], &err) == RB_OK, "%s", err.msg);
         ck_assert(!info[s].skipped);
@@ -352,11 +322,11 @@ static void run_step_case(const step_case *sc)
     fclose(f);
 
     /* 2. the recipe: weights, updates and state */
-    double *ref = read_doubles(dir, "after_main.bin", total);
+    double *ref = rb_test_read_doubles(dir, "after_main.bin", total);
     const char *wp = "", *wu = "";
     double ep = worst_param_err(m, w, ref, w0, 0, &wp);
     double eu = worst_param_err(m, w, ref, w0, 1, &wu);
-    double *rstate = read_doubles(dir, "state_main.bin", 2 * total);
+    double *rstate = rb_test_read_doubles(dir, "state_main.bin", 2 * total);
     double es = 0;
     for (int i = 0; i < m->table.count; i++) {
         const rb_param *p = &m->table.items[i];
@@ -389,7 +359,7 @@ static void run_step_case(const step_case *sc)
     for (int a = 0; a < n_alt; a++) {
         char name[64];
         snprintf(name, sizeof name, "after_%s.bin", alts[a]);
-        double *alt = read_doubles(dir, name, total);
+        double *alt = rb_test_read_doubles(dir, name, total);
         const char *wa = "";
         double d = worst_param_err(m, w, alt, w0, 1, &wa);
         printf("%-36s   vs %-10s  updates rel %.2e (%s): differs as it must\n", "", alts[a], d, wa);
@@ -410,14 +380,14 @@ static void run_step_case(const step_case *sc)
 
 START_TEST(test_step)
 {
-    if (!torch_available()) return;
+    if (!rb_test_torch_available()) return;
     run_step_case(&step_cases[_i]);
 }
 END_TEST
 
 int main(void)
 {
-    if (!torch_available()) {
+    if (!rb_test_torch_available()) {
         printf("SKIP: /usr/bin/python3 cannot import torch and numpy (install python3-torch)\n");
         return RB_TEST_SKIP;
     }

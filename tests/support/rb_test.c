@@ -137,3 +137,33 @@ rb_backend *rb_test_cpu_backend(void)
     }
     return test_backend;
 }
+
+void rb_test_write_file(const char *dir, const char *name, const void *p, size_t bytes)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    ck_assert_msg(fwrite(p, 1, bytes, f) == bytes, "short write to %s", path);
+    fclose(f);
+}
+
+double *rb_test_read_doubles(const char *dir, const char *name, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "reference output %s missing", path);
+    double *d = malloc(n * sizeof *d);
+    ck_assert(d != NULL);
+    ck_assert_msg(fread(d, sizeof *d, n, f) == n, "%s is short", path);
+    fclose(f);
+    return d;
+}
+
+int rb_test_torch_available(void)
+{
+    static int cached = -1;
+    if (cached < 0) cached = system("/usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1") == 0;
+    return cached;
+}

@@ -27,6 +27,13 @@ void rb_test_fill_uniform(float *x, size_t n, float scale, uint64_t seed);
 double rb_test_rel_max_diff(const float *a, const float *b, size_t n);
 double rb_test_max_abs(const float *x, size_t n);
 
+/* Case folders shared with a Python oracle: write bytes to dir/name; read
+ * n doubles from dir/name (malloc'd). Both fail the running test on error. */
+void rb_test_write_file(const char *dir, const char *name, const void *p, size_t bytes);
+double *rb_test_read_doubles(const char *dir, const char *name, size_t n);
+/* Whether /usr/bin/python3 imports torch and numpy (Debian's python3-torch). */
+int rb_test_torch_available(void);
+
 /* The CPU backend for a suite (created on first use, destroyed at exit);
  * aborts with the engine's message if it cannot be created. */
 struct rb_backend;
