@@ -212,9 +212,7 @@ int cmd_generate(int argc, char **argv)
     double dt_s = now_s() - t1;
     fprintf(stderr, "retrobench generate: prompt %zu tokens in %.3f s; %ld new tokens in %.3f s "
                     "(%.1f tok/s)", n_ids, t_prefill, generated, dt_s, generated > 1 ? (generated - 1) / dt_s : 0.0);
-    if (recurrent)
-        fprintf(stderr, ", depth %ld%s", depth,
-                use_exit && generated > 1 ? "" : "");
+    if (recurrent) fprintf(stderr, ", depth %ld", depth);
     if (recurrent && use_exit && generated > 1)
         fprintf(stderr, " (adaptive: mean %.2f iterations)", (double)depth_sum / (double)(generated - 1));
     fprintf(stderr, "%s\n", stop_requested ? " [interrupted]" : "");

@@ -219,7 +219,7 @@ int cmd_train(int argc, char **argv)
     memset(&p2, 0, sizeof p2);
     long v, ckpt_every = 0, p2_steps = 0, p2_rbar = 4;
     double d;
-    int resume = 0, quiet = 0, optim_set = 0;
+    int resume = 0, quiet = 0;
     const char *optim = "muon";
     rb_train_config *c = &p1.cfg;
     rb_train_config p2src;
@@ -277,7 +277,7 @@ int cmd_train(int argc, char **argv)
             else bad = 1, fprintf(stderr, "retrobench train: --depth-mode must be sampled or fixed\n");
             break;
         case 'g': bad = app_parse_float("train", "--sigma", optarg, 0, 1, &c->depth.sigma); break;
-        case 'O': optim = optarg; optim_set = 1; break;
+        case 'O': optim = optarg; break;
         case 'u': bad = app_parse_float("train", "--lr-muon", optarg, 0, 10, &d); c->optim.muon_lr = (float)d; break;
         case 'a': bad = app_parse_float("train", "--lr-adam", optarg, 0, 10, &d); c->optim.adam_lr = (float)d; break;
         case 'w': bad = app_parse_float("train", "--wd", optarg, 0, 10, &d); c->optim.muon_wd = c->optim.adam_wd = (float)d; break;
@@ -323,7 +323,6 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "retrobench train: --optim must be muon or adamw, not '%s'\n", optim);
         return 2;
     }
-    (void)optim_set;
     if (p2src.n_sources > 0 || p2_steps > 0) {
         if (p2src.n_sources == 0 || p2_steps == 0) {
             fprintf(stderr, "retrobench train: a second phase needs both --phase2-data and --phase2-steps\n");

@@ -153,8 +153,7 @@ rb_status rb_forward(rb_model *m, rb_workspace *ws, const int32_t *tokens, const
             }
         }
         ws->s_final = state;
-        /* the coda works in place only without gradient; state is then s */
-        x = grad ? (float *)state : s;
+        x = (float *)state; /* without gradient state is s, which the coda may overwrite */
         layer = c->n_prelude + R;
     } else {
         ws->s_final = NULL;

@@ -53,7 +53,6 @@ void rb_trace_free(rb_trace *t)
 static float *slot_k(rb_session *s, int slot) { return s->cache + (size_t)slot * 2 * s->max_tokens * s->Dkv; }
 static float *slot_v(rb_session *s, int slot) { return slot_k(s, slot) + (size_t)s->max_tokens * s->Dkv; }
 
-static int prelude_slot(const rb_session *s, int j) { (void)s; return j; }
 static int recur_slot(const rb_session *s, int it, int j) { return s->m->cfg.n_prelude + it * s->m->cfg.n_recur + j; }
 static int coda_slot(const rb_session *s, int j)
 {
@@ -201,7 +200,7 @@ static rb_status feed_chunk(rb_session *s, const int32_t *tokens, int n, const r
         return st;
 
     be->embedding_fwd(be, s->e, s->ints, m->w.embed, n, h);
-    for (int j = 0; j < c->n_prelude; j++) run_block(s, j, prelude_slot(s, j), s->e, n, pos0);
+    for (int j = 0; j < c->n_prelude; j++) run_block(s, j, j, s->e, n, pos0); /* prelude slots come first */
 
     const float *final_state = s->e;
     int iters = 0;
@@ -225,12 +224,16 @@ static rb_status feed_chunk(rb_session *s, const int32_t *tokens, int n, const r
             be->gemm(be, 0, 1, n, h, h, 1.0f, s->s, h, m->w.adapter, 2 * h, 0.0f, s->x, h);
             be->gemm(be, 0, 1, n, h, h, 1.0f, s->e, h, m->w.adapter + h, 2 * h, 1.0f, s->x, h);
             for (int j = 0; j < R; j++) run_block(s, c->n_prelude + j, recur_slot(s, it, j), s->x, n, pos0);
-            /* relative change of the last row */
-            const float *xl = s->x + (size_t)(n - 1) * h, *sl = s->s + (size_t)(n - 1) * h;
-            be->copy(be, s->diff, xl, (size_t)h * sizeof(float));
-            be->axpy(be, s->diff, -1.0f, sl, (size_t)h);
-            double dn = sqrt(be->sumsq(be, s->diff, (size_t)h)), xn = sqrt(be->sumsq(be, xl, (size_t)h));
-            float rel = (float)(xn > 0 ? dn / xn : 0);
+            /* relative change of the last row, only when a trace or an exit rule reads it */
+            float rel = 0;
+            if (tr || ex) {
+                const float *xl = s->x + (size_t)(n - 1) * h, *sl = s->s + (size_t)(n - 1) * h;
+                be->copy(be, s->diff, xl, (size_t)h * sizeof(float));
+                be->axpy(be, s->diff, -1.0f, sl, (size_t)h);
+                double dn = sqrt(be->sumsq(be, s->diff, (size_t)h));
+                double xn = sqrt(be->sumsq(be, xl, (size_t)h));
+                rel = (float)(xn > 0 ? dn / xn : 0);
+            }
             float *t = s->s;
             s->s = s->x;
             s->x = t;

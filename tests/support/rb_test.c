@@ -76,6 +76,13 @@ const char *rb_test_tmpdir(void)
     return tmpdir_path;
 }
 
+const char *rb_test_tmp_path(const char *name)
+{
+    char *s = next_slot();
+    snprintf(s, sizeof ring[0], "%s/%s", rb_test_tmpdir(), name);
+    return s;
+}
+
 void rb_test_fill_uniform(float *x, size_t n, float scale, uint64_t seed)
 {
     uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;

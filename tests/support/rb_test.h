@@ -21,6 +21,9 @@ const char *rb_test_source_path(const char *relpath);
 /* A fresh temporary directory, removed (recursively) at exit. */
 const char *rb_test_tmpdir(void);
 
+/* rb_test_tmpdir()/name, in a static ring of 8 buffers. */
+const char *rb_test_tmp_path(const char *name);
+
 /* Deterministic fill in [-scale, scale] (xorshift from seed). */
 void rb_test_fill_uniform(float *x, size_t n, float scale, uint64_t seed);
 /* max |a - b| / max |b| (b is the reference); 0/0 counts as 0. */

@@ -43,15 +43,6 @@ static void write_all(const char *path, const void *b, size_t n)
     fclose(f);
 }
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", rb_test_tmpdir(), name);
-    return p;
-}
-
 static const float A[6] = {1, 2, 3, 4, 5, 6};
 static const uint16_t B16[4] = {0x3c00, 0xc000, 0x0001, 0x7c00};
 static const uint16_t C16[4] = {0x3f80, 0x4049, 0x8000, 0x7fc0};
@@ -59,7 +50,7 @@ static const uint16_t C16[4] = {0x3f80, 0x4049, 0x8000, 0x7fc0};
 /* The valid base file: a F32 [2,3], b F16 [4], c BF16 [2,2], metadata k=v. */
 static const char *write_base(const char *name)
 {
-    const char *path = tmp_path(name);
+    const char *path = rb_test_tmp_path(name);
     rb_st_write_tensor t[3] = {
         {.name = "a", .dtype = RB_ST_F32, .ndim = 2, .shape = {2, 3}, .data = A},
         {.name = "b", .dtype = RB_ST_F16, .ndim = 1, .shape = {4}, .data = B16},
@@ -141,7 +132,7 @@ static void expect_edit_fails(const char *name, const char *from, const char *to
 {
     parts p = split(write_base("base.safetensors"));
     char *h = edit(p.header, from, to);
-    const char *path = tmp_path(name);
+    const char *path = rb_test_tmp_path(name);
     assemble(path, h, -1, p.data, p.data_len);
     expect_open_fails(path, code, want);
     free(h);
@@ -208,7 +199,7 @@ END_TEST
 START_TEST(test_open_memory_and_edge_tensors)
 {
     /* Zero-element and scalar tensors, no metadata, unaligned bytes. */
-    const char *path = tmp_path("edge.safetensors");
+    const char *path = rb_test_tmp_path("edge.safetensors");
     float one = 7.5f;
     uint16_t h2[3] = {0x3c00, 0x3c00, 0x3c00};
     rb_st_write_tensor t[3] = {
@@ -242,7 +233,7 @@ END_TEST
 
 START_TEST(test_metadata_escapes)
 {
-    const char *path = tmp_path("meta.safetensors");
+    const char *path = rb_test_tmp_path("meta.safetensors");
     const char *k[3] = {"quote\"key", "nl", "utf8"};
     const char *v[3] = {"back\\slash", "line1\nline2\ttab\x01", "caf\xc3\xa9 \xe2\x82\xac"};
     rb_error err = {0};
@@ -260,7 +251,7 @@ END_TEST
 
 START_TEST(test_writer_refuses_bad_input)
 {
-    const char *path = tmp_path("bad_write.safetensors");
+    const char *path = rb_test_tmp_path("bad_write.safetensors");
     float x[2] = {1, 2};
     rb_error err = {0};
     rb_st_write_tensor dup[2] = {
@@ -283,7 +274,7 @@ END_TEST
 
 START_TEST(test_too_short)
 {
-    const char *path = tmp_path("short.safetensors");
+    const char *path = rb_test_tmp_path("short.safetensors");
     write_all(path, "\x10\0\0", 3);
     expect_open_fails(path, RB_EFORMAT, "shorter than the 8-byte header");
 }
@@ -292,15 +283,15 @@ END_TEST
 START_TEST(test_header_length_past_file)
 {
     parts p = split(write_base("base.safetensors"));
-    const char *path = tmp_path("hlen_big.safetensors");
+    const char *path = rb_test_tmp_path("hlen_big.safetensors");
     assemble(path, p.header, (long long)strlen(p.header) + 1000, p.data, p.data_len);
     expect_open_fails(path, RB_EFORMAT, "exceeds");
     /* A length that cuts the JSON short. */
-    path = tmp_path("hlen_small.safetensors");
+    path = rb_test_tmp_path("hlen_small.safetensors");
     assemble(path, p.header, (long long)strlen(p.header) - 9, p.data, p.data_len);
     expect_open_fails(path, RB_EFORMAT, "not valid JSON");
     /* A length that swallows data bytes after the JSON. */
-    path = tmp_path("hlen_plus.safetensors");
+    path = rb_test_tmp_path("hlen_plus.safetensors");
     assemble(path, p.header, (long long)strlen(p.header) + 4, p.data, p.data_len);
     expect_open_fails(path, RB_EFORMAT, "after the header's JSON");
     free(p.header);
@@ -312,7 +303,7 @@ START_TEST(test_header_length_over_limit)
 {
     /* 100 MB + 1 of header in a sparse file of that size: the limit, not
      * the file size, must refuse it. */
-    const char *path = tmp_path("huge_header.safetensors");
+    const char *path = rb_test_tmp_path("huge_header.safetensors");
     int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
     ck_assert(fd >= 0);
     uint64_t hl = ((uint64_t)100 << 20) + 1;
@@ -341,7 +332,7 @@ START_TEST(test_truncated)
     const char *base = write_base("base.safetensors");
     size_t n;
     unsigned char *b = read_all(base, &n);
-    const char *path = tmp_path("trunc.safetensors");
+    const char *path = rb_test_tmp_path("trunc.safetensors");
     write_all(path, b, n - 4);
     expect_open_fails(path, RB_EFORMAT, "past the end");
     write_all(path, b, 20); /* inside the header */
@@ -368,11 +359,11 @@ START_TEST(test_hole_and_trailing_bytes)
     /* 8 unclaimed bytes between b and c. */
     char *h = edit(p.header, "[32,40]", "[40,48]");
     memset(p.data + p.data_len, 0, 8);
-    const char *path = tmp_path("hole.safetensors");
+    const char *path = rb_test_tmp_path("hole.safetensors");
     assemble(path, h, -1, p.data, p.data_len + 8);
     expect_open_fails(path, RB_EFORMAT, "belong to no tensor");
     /* 8 unclaimed bytes after the last tensor. */
-    path = tmp_path("trailing.safetensors");
+    path = rb_test_tmp_path("trailing.safetensors");
     assemble(path, p.header, -1, p.data, p.data_len + 8);
     expect_open_fails(path, RB_EFORMAT, "after the last tensor");
     free(h);
@@ -387,7 +378,7 @@ START_TEST(test_dtypes)
     /* Known but not a float type: the file is valid, reading it is not. */
     parts p = split(write_base("base.safetensors"));
     char *h = edit(p.header, "\"F32\"", "\"I32\"");
-    const char *path = tmp_path("i32.safetensors");
+    const char *path = rb_test_tmp_path("i32.safetensors");
     assemble(path, h, -1, p.data, p.data_len);
     rb_safetensors *st;
     rb_error err = {0};
@@ -531,7 +522,7 @@ END_TEST
 START_TEST(test_atomic_missing_folder)
 {
     rb_error err = {0};
-    const char *path = tmp_path("no/such/dir/x.safetensors");
+    const char *path = rb_test_tmp_path("no/such/dir/x.safetensors");
     ck_assert_int_eq(rb_atomic_file_write_all(path, "x", 1, &err), RB_EIO);
     ck_assert(strstr(err.msg, path) != NULL);
 }

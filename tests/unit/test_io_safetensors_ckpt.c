@@ -22,15 +22,6 @@
 #include "rb_safetensors.h"
 #include "rb_test.h"
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", rb_test_tmpdir(), name);
-    return p;
-}
-
 /* A recurrent Llama config with every field away from its default. */
 static rb_config recurrent_cfg(void)
 {
@@ -194,7 +185,7 @@ START_TEST(test_checkpoint_roundtrip)
     size_t n;
     float *p = make_params(&c, &n);
     rb_retrofit_plan plan = make_plan();
-    const char *path = tmp_path("ck.safetensors");
+    const char *path = rb_test_tmp_path("ck.safetensors");
     const char *k[3] = {"step", "bos_token_id", "eos_token_id"};
     const char *v[3] = {"1200", "1", "[2, 5]"};
     rb_error err = {0};
@@ -254,7 +245,7 @@ START_TEST(test_checkpoint_plain_tied)
     rb_config c = olmo_cfg();
     size_t n;
     float *p = make_params(&c, &n);
-    const char *path = tmp_path("plain.safetensors");
+    const char *path = rb_test_tmp_path("plain.safetensors");
     rb_error err = {0};
     ck_assert_msg(rb_checkpoint_save(path, &c, p, NULL, NULL, NULL, 0, &err) == RB_OK, "%s",
                   err.msg);
@@ -276,7 +267,7 @@ START_TEST(test_checkpoint_save_refusals)
     size_t n;
     float *p = make_params(&c, &n);
     rb_error err = {0};
-    const char *path = tmp_path("refuse.safetensors");
+    const char *path = rb_test_tmp_path("refuse.safetensors");
     const char *k[1] = {"config"}, *v[1] = {"x"};
     ck_assert_int_eq(rb_checkpoint_save(path, &c, p, NULL, k, v, 1, &err), RB_EINVAL);
     ck_assert(strstr(err.msg, "reserved") != NULL);
@@ -310,7 +301,7 @@ static const char *mutated_checkpoint(const char *name, mutation mu)
     rb_config c = recurrent_cfg();
     size_t n;
     float *p = make_params(&c, &n);
-    const char *src = tmp_path("mut_src.safetensors");
+    const char *src = rb_test_tmp_path("mut_src.safetensors");
     rb_error err = {0};
     ck_assert_int_eq(rb_checkpoint_save(src, &c, p, NULL, NULL, NULL, 0, &err), RB_OK);
     rb_safetensors *st;
@@ -342,7 +333,7 @@ static const char *mutated_checkpoint(const char *name, mutation mu)
         mv[i] = mu.meta_key && !strcmp(mk[i], mu.meta_key) ? mu.meta_value
                                                             : rb_st_metadata_value(st, i);
     }
-    const char *dst = tmp_path(name);
+    const char *dst = rb_test_tmp_path(name);
     ck_assert_msg(rb_st_write(dst, w, k, mk, mv, nm, &err) == RB_OK, "%s", err.msg);
     free(mk);
     free(mv);
@@ -387,7 +378,7 @@ START_TEST(test_checkpoint_missing_tokenizer)
     rb_config c = olmo_cfg();
     size_t n;
     float *p = make_params(&c, &n);
-    const char *path = tmp_path("tokref.safetensors");
+    const char *path = rb_test_tmp_path("tokref.safetensors");
     const char *k[1] = {"tokenizer"}, *v[1] = {"no_such_tokenizer.json"};
     rb_error err = {0};
     ck_assert_int_eq(rb_checkpoint_save(path, &c, p, NULL, k, v, 1, &err), RB_OK);
@@ -401,7 +392,7 @@ START_TEST(test_checkpoint_interrupted_save)
     rb_config c = recurrent_cfg();
     size_t n;
     float *p = make_params(&c, &n);
-    const char *path = tmp_path("keep.safetensors");
+    const char *path = rb_test_tmp_path("keep.safetensors");
     rb_error err = {0};
     ck_assert_int_eq(rb_checkpoint_save(path, &c, p, NULL, NULL, NULL, 0, &err), RB_OK);
     float *q = malloc(n * sizeof *q);
@@ -427,7 +418,7 @@ START_TEST(test_detect_and_dispatch)
     ck_assert_int_eq(rb_detect_format("/no/such/file"), RB_FORMAT_UNKNOWN);
     ck_assert_int_eq(rb_model_file_load("/no/such/file", NULL, &m, &err), RB_EIO);
     ck_assert(strstr(err.msg, "/no/such/file") != NULL);
-    const char *junk = tmp_path("junk.txt");
+    const char *junk = rb_test_tmp_path("junk.txt");
     FILE *f = fopen(junk, "w");
     fputs("hello, not a model", f);
     fclose(f);

@@ -24,15 +24,6 @@
 #include "rb_safetensors.h"
 #include "rb_test.h"
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", rb_test_tmpdir(), name);
-    return p;
-}
-
 static const char *join(const char *dir, const char *name)
 {
     static char buf[8][1024];
@@ -330,7 +321,7 @@ static float *params_for(const rb_config *c, size_t *n, uint64_t seed)
 /* A fresh folder holding a saved model; returns its path. */
 static const char *saved_folder(const char *name, const rb_config *c, const float *p)
 {
-    const char *dir = tmp_path(name);
+    const char *dir = rb_test_tmp_path(name);
     rb_error err = {0};
     ck_assert_msg(rb_hf_folder_save(dir, c, p, NULL, 1, 2, &err) == RB_OK, "%s", err.msg);
     return dir;
@@ -391,16 +382,16 @@ START_TEST(test_folder_save_refusals_and_tokenizer_copy)
     size_t n;
     float *p = params_for(&c, &n, 3);
     rb_error err = {0};
-    const char *dir = tmp_path("recurrent_hf");
+    const char *dir = rb_test_tmp_path("recurrent_hf");
     ck_assert_int_eq(rb_hf_folder_save(dir, &c, p, NULL, -1, -1, &err), RB_EUNSUPPORTED);
     ck_assert(strstr(err.msg, "checkpoint") != NULL);
     free(p);
 
     c = small_cfg(RB_BLOCK_LLAMA, 1);
     p = params_for(&c, &n, 4);
-    const char *tok = tmp_path("some_tokenizer.json");
+    const char *tok = rb_test_tmp_path("some_tokenizer.json");
     write_text(tok, "{\"not\": \"really a tokenizer\"}");
-    dir = tmp_path("with_tok");
+    dir = rb_test_tmp_path("with_tok");
     ck_assert_msg(rb_hf_folder_save(dir, &c, p, tok, -1, -1, &err) == RB_OK, "%s", err.msg);
     char *a = read_text(tok), *b = read_text(join(dir, "tokenizer.json"));
     ck_assert_str_eq(a, b);

@@ -207,8 +207,8 @@ START_TEST(non_finite_steps_are_skipped_then_stop)
     /* the skipped steps did not touch the other weights */
     float *after = malloc(m->table.total * sizeof(float));
     ck_assert(rb_model_get_params(m, after, &err) == RB_OK);
-    ck_assert(memcmp(host, after, m->table.total * sizeof(float)) == 0 ||
-              isnan(after[m->table.items[i].offset]));
+    ck_assert_msg(memcmp(host, after, m->table.total * sizeof(float)) == 0,
+                  "a skipped step changed the weights");
     free(host);
     free(after);
     rb_trainer_destroy(t);
