@@ -65,10 +65,59 @@ static double sgemm_peak(rb_backend *be, int extra_m, int extra_n, int extra_k)
     return best;
 }
 
+/* GFLOP/s of one shape through gemm (fp32) or gemm_bf16, best of 0.3 s */
+static double gemm_rate(rb_backend *be, int bf16, int M, int N, int K, int tb)
+{
+    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N),
+          *C = malloc(sizeof(float) * (size_t)M * N);
+    double gf = 0;
+    if (A && B && C) {
+        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 13) * 1e-3f;
+        for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 7) * 1e-3f;
+        const int ldb = tb ? K : N;
+        (bf16 ? be->gemm_bf16 : be->gemm)(be, 0, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
+        int reps = 0;
+        double t0 = now_s(), t;
+        do {
+            (bf16 ? be->gemm_bf16 : be->gemm)(be, 0, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
+            reps++;
+            t = now_s() - t0;
+        } while (t < 0.3);
+        gf = 2.0 * M * N * K * reps / t / 1e9;
+    }
+    free(A), free(B), free(C);
+    return gf;
+}
+
+/* The bf16 GEMM (Muon's Newton-Schulz) against SGEMM on the same shapes:
+ * X X^T and B X of a 256 x 1376 matrix (the issue-2 model's gate|up). */
+static void bf16_gemm_report(rb_backend *be)
+{
+    static const int shapes[][4] = {{256, 256, 1376, 1}, {256, 1376, 256, 0}, {1024, 1024, 1024, 0}};
+    const int has_amx = rb_backend_cpu_has_amx(be);
+    printf("bf16_gemm=\"%s\"\n", be->gemm_bf16_impl);
+    for (int s = 0; s < 3; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], tb = shapes[s][3];
+        double f32 = gemm_rate(be, 0, M, N, K, tb);
+        rb_backend_cpu_set_amx(be, 0, NULL);
+        double emu = gemm_rate(be, 1, M, N, K, tb);
+        double amx = 0;
+        if (has_amx) {
+            rb_backend_cpu_set_amx(be, 1, NULL);
+            amx = gemm_rate(be, 1, M, N, K, tb);
+        }
+        printf("gemm M%d N%d K%d%s: sgemm_gflops=%.1f bf16_emulated_gflops=%.1f "
+               "bf16_amx_gflops=%s%.1f ratio_amx_vs_sgemm=%.2f\n",
+               M, N, K, tb ? " (B^T)" : "", f32, emu, has_amx ? "" : "absent:", amx,
+               f32 > 0 ? amx / f32 : 0);
+    }
+}
+
 typedef struct {
     int dim, heads, kv_heads, hidden, vocab, P, R, C, n, k, B, T, steps, warmup, olmo;
     rb_optim_kind optim;
-    int no_optim, ns_gram;
+    int no_optim, paired, ns_gram, ns_prec; /* ns_prec: -1 default, 0 fp32, 1 bf16 */
+    int bf16_emulated;              /* gemm_bf16 without AMX tiles */
 } train_bench;
 
 static void usage_bench(FILE *f)
@@ -81,7 +130,11 @@ static void usage_bench(FILE *f)
             "  --dim H (256) --heads 8 --kv-heads 4 --hidden 688 --vocab 512\n"
             "  --prelude 2 --recur 2 --coda 2 --nograd-iters N (0) --grad-iters K (4)\n"
             "  --batch B (8) --seq T (256) --steps S (8) --warmup W (2)\n"
-            "  --optim adamw|muon|none (adamw)  --block llama|olmo2 (llama)  --ns-gram\n");
+            "  --optim adamw|muon|paired|none (adamw)  --block llama|olmo2 (llama)  --ns-gram\n"
+            "  (paired: Muon trains; AdamW steps on the same gradients are timed too, and\n"
+            "   tokens/s is reported for both from the same forward/backward times)\n"
+            "  --ns-precision bf16|fp32 (bf16, the paper's; fp32 with --ns-gram)\n"
+            "  --bf16-emulated (bf16 GEMM as SGEMM on rounded copies even where AMX exists)\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int *out)
@@ -98,7 +151,7 @@ static int parse_int(const char *opt, const char *s, int lo, int *out)
 
 static int bench_train(int argc, char **argv)
 {
-    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0};
+    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0, 0, -1, 0};
     static const struct option opts[] = {
         {"dim", 1, 0, 'd'},      {"heads", 1, 0, 'H'},     {"kv-heads", 1, 0, 'K'},
         {"hidden", 1, 0, 'F'},   {"vocab", 1, 0, 'V'},     {"prelude", 1, 0, 'P'},
@@ -106,7 +159,7 @@ static int bench_train(int argc, char **argv)
         {"grad-iters", 1, 0, 'k'}, {"batch", 1, 0, 'B'},   {"seq", 1, 0, 'T'},
         {"steps", 1, 0, 's'},    {"warmup", 1, 0, 'w'},    {"optim", 1, 0, 'o'},
         {"block", 1, 0, 'b'},    {"ns-gram", 0, 0, 'G'},   {"help", 0, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"ns-precision", 1, 0, 'p'}, {"bf16-emulated", 0, 0, 'E'}, {0, 0, 0, 0}};
     int c, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -129,8 +182,9 @@ static int bench_train(int argc, char **argv)
             if (!strcmp(optarg, "adamw")) b.optim = RB_OPTIM_ADAMW;
             else if (!strcmp(optarg, "muon")) b.optim = RB_OPTIM_MUON;
             else if (!strcmp(optarg, "none")) b.no_optim = 1;
+            else if (!strcmp(optarg, "paired")) b.optim = RB_OPTIM_MUON, b.paired = 1;
             else {
-                fprintf(stderr, "retrobench bench: --optim must be adamw, muon or none, not '%s'\n", optarg);
+                fprintf(stderr, "retrobench bench: --optim must be adamw, muon, paired or none, not '%s'\n", optarg);
                 rc = -1;
             }
             break;
@@ -143,6 +197,15 @@ static int bench_train(int argc, char **argv)
             }
             break;
         case 'G': b.ns_gram = 1; break;
+        case 'p':
+            if (!strcmp(optarg, "bf16")) b.ns_prec = 1;
+            else if (!strcmp(optarg, "fp32")) b.ns_prec = 0;
+            else {
+                fprintf(stderr, "retrobench bench: --ns-precision must be bf16 or fp32, not '%s'\n", optarg);
+                rc = -1;
+            }
+            break;
+        case 'E': b.bf16_emulated = 1; break;
         case 'h': usage_bench(stdout); return 0;
         default: usage_bench(stderr); return 2;
         }
@@ -155,6 +218,7 @@ static int bench_train(int argc, char **argv)
         fprintf(stderr, "retrobench bench: %s\n", err.msg);
         return 1;
     }
+    if (b.bf16_emulated) rb_backend_cpu_set_amx(be, 0, NULL);
     rb_config cfg;
     rb_config_defaults(&cfg);
     cfg.vocab_size = b.vocab;
@@ -169,7 +233,8 @@ static int bench_train(int argc, char **argv)
     cfg.n_coda = b.C;
     rb_model *m = NULL;
     rb_workspace *ws = NULL;
-    rb_optimizer *opt = NULL;
+    rb_optimizer *opt = NULL, *opt_adam = NULL;
+    float *save = NULL; /* paired: params | grads before the AdamW step */
     int status = 1;
     if (rb_model_create(&m, &cfg, be, &err) != RB_OK || rb_model_enable_grads(m, &err) != RB_OK ||
         rb_model_init_random(m, 1, 0.02f, &err) != RB_OK ||
@@ -181,7 +246,17 @@ static int bench_train(int argc, char **argv)
         rb_optim_config oc;
         rb_optim_config_default(&oc, b.optim);
         oc.ns_gram = b.ns_gram;
+        oc.ns_bf16 = b.ns_prec >= 0 ? b.ns_prec : !b.ns_gram;
         if (rb_optimizer_create(&opt, m, &oc, &err) != RB_OK) {
+            fprintf(stderr, "retrobench bench: %s\n", err.msg);
+            goto done;
+        }
+    }
+    if (b.paired) {
+        rb_optim_config ac;
+        rb_optim_config_default(&ac, RB_OPTIM_ADAMW);
+        if (rb_optimizer_create(&opt_adam, m, &ac, &err) != RB_OK ||
+            be->alloc(be, (void **)&save, 2 * m->table.total * sizeof(float), &err) != RB_OK) {
             fprintf(stderr, "retrobench bench: %s\n", err.msg);
             goto done;
         }
@@ -197,7 +272,7 @@ static int bench_train(int argc, char **argv)
             (double)rb_workspace_bytes(ws) / 1048576.0);
     double peak0 = sgemm_peak(be, N, b.hidden * 2, b.dim);
     rb_step_opts so = {.n_nograd = b.n, .n_grad = b.k, .grad = 1, .seed = 1};
-    double t_fwd = 0, t_bwd = 0, t_opt = 0, loss = 0;
+    double t_fwd = 0, t_bwd = 0, t_opt = 0, t_adam = 0, loss = 0;
     int timed = 0;
     for (int step = 0; step < b.warmup + b.steps; step++) {
         double t0 = now_s();
@@ -213,7 +288,22 @@ static int bench_train(int argc, char **argv)
             free(tokens);
             goto done;
         }
-        double t2 = now_s();
+        double t2 = now_s(), ta = 0;
+        if (opt_adam) { /* AdamW on these gradients, then undo it for Muon (untimed copies) */
+            const size_t P = m->table.total;
+            be->copy(be, save, m->params, P * sizeof(float));
+            be->copy(be, save + P, m->grads, P * sizeof(float));
+            double a0 = now_s();
+            if (rb_optimizer_step(opt_adam, 1.0f, NULL, &err) != RB_OK) {
+                fprintf(stderr, "retrobench bench: %s\n", err.msg);
+                free(tokens);
+                goto done;
+            }
+            ta = now_s() - a0;
+            be->copy(be, m->params, save, P * sizeof(float));
+            be->copy(be, m->grads, save + P, P * sizeof(float));
+            t2 = now_s();
+        }
         if (opt && rb_optimizer_step(opt, 1.0f, NULL, &err) != RB_OK) {
             fprintf(stderr, "retrobench bench: %s\n", err.msg);
             free(tokens);
@@ -225,10 +315,11 @@ static int bench_train(int argc, char **argv)
             t_fwd += t1 - t0;
             t_bwd += t2 - t1;
             t_opt += t3 - t2;
+            t_adam += ta;
             timed++;
         }
         fprintf(stderr, "  step %d/%d loss %.4f  %.0f ms\n", step + 1, b.warmup + b.steps, loss,
-                (t3 - t0) * 1e3);
+                (t3 - t0 - ta) * 1e3);
     }
     free(tokens);
     double peak1 = sgemm_peak(be, N, b.hidden * 2, b.dim);
@@ -250,10 +341,13 @@ static int bench_train(int argc, char **argv)
     double step_s = (t_fwd + t_bwd + t_opt) / timed;
     double tps = N / step_s;
     double mfu = tps * flops_tok / (peak * 1e9);
-    printf("config=dim%d_h%d_kv%d_f%d_v%d_P%dR%dC%d_n%dk%d_B%dT%d optim=%s%s\n", b.dim, b.heads,
+    const int muon = !b.no_optim && b.optim == RB_OPTIM_MUON;
+    const int ns_bf16 = b.ns_prec >= 0 ? b.ns_prec : !b.ns_gram;
+    printf("config=dim%d_h%d_kv%d_f%d_v%d_P%dR%dC%d_n%dk%d_B%dT%d optim=%s%s%s\n", b.dim, b.heads,
            b.kv_heads, b.hidden, b.vocab, b.P, b.R, b.C, b.n, b.k, b.B, b.T,
            b.no_optim ? "none" : b.optim == RB_OPTIM_MUON ? "muon" : "adamw",
-           b.ns_gram && b.optim == RB_OPTIM_MUON ? "+gram" : "");
+           muon && b.ns_gram ? "+gram" : "", muon ? (ns_bf16 ? "+ns_bf16" : "+ns_fp32") : "");
+    if (muon && ns_bf16) printf("bf16_gemm=\"%s\"\n", be->gemm_bf16_impl);
     printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
     printf("forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f step_ms=%.1f\n",
            t_fwd / timed * 1e3, t_bwd / timed * 1e3, t_opt / timed * 1e3, step_s * 1e3);
@@ -261,9 +355,17 @@ static int bench_train(int argc, char **argv)
            tps * flops_tok / 1e9);
     printf("final_loss=%.4f\n", loss);
     printf("mfu=%.3f tokens_per_s=%.0f\n", mfu, tps);
+    if (b.paired) {
+        /* the same forward and backward, with AdamW's step instead of Muon's */
+        double step_a = (t_fwd + t_bwd + t_adam) / timed;
+        printf("adamw_optimizer_ms=%.1f tokens_per_s_adamw=%.0f muon_tokens_per_s_vs_adamw=%.3f\n",
+               t_adam / timed * 1e3, N / step_a, step_a / step_s);
+    }
     status = 0;
 done:
     rb_optimizer_destroy(opt);
+    rb_optimizer_destroy(opt_adam);
+    if (save) be->free(be, save);
     rb_workspace_destroy(ws);
     rb_model_destroy(m);
     rb_backend_destroy(be);
@@ -381,6 +483,7 @@ int cmd_bench(int argc, char **argv)
         }
         printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
         printf("sgemm_peak_gflops=%.1f\n", sgemm_peak(be, 0, 0, 0));
+        bf16_gemm_report(be);
         rb_backend_destroy(be);
         return 0;
     }

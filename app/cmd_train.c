@@ -36,6 +36,8 @@ static void usage(FILE *f)
             "          --no-fuse (orthogonalise q,k,v and gate,up separately) --clip X (1.0)\n"
             "          --ns-gram (Newton-Schulz on the Gram matrix of wide matrices: fewer FLOPs,\n"
             "          rounding up to ~3e-4 relative on ill-conditioned inputs; off = the reference)\n"
+            "          --ns-precision bf16|fp32 (bf16: the paper's; GEMM operands rounded to bf16,\n"
+            "          fp32 sums; fp32 with --ns-gram)\n"
             "schedule  --schedule wsd|cosine (wsd) --warmup-frac F (0.0025) --decay-frac F (0.6)\n"
             "          --decay cosine|linear (cosine) --min-lr-ratio F (0.001)\n"
             "eval      --val-every N (0: at the end) --val-depths 1,2,4,8 --val-rows N (all)\n"
@@ -145,11 +147,16 @@ static int run_phase(app_model *am, phase *ph, int phase_no, const char *dir, in
                 name, (long long)rb_trainer_step_count(t));
     }
     const rb_train_config *c = &ph->cfg;
+    char ns[160] = "";
+    if (c->optim.kind == RB_OPTIM_MUON)
+        snprintf(ns, sizeof ns, " (Newton-Schulz %s%s%s%s)", c->optim.ns_bf16 ? "bf16: " : "fp32",
+                 c->optim.ns_bf16 ? am->m->be->gemm_bf16_impl : "", c->optim.ns_gram ? ", Gram form" : "",
+                 c->optim.muon_fuse ? "" : ", unfused");
     fprintf(stderr, "retrobench train: phase %d, %lld steps of %d x %d x %d tokens, rbar to %d (%s), "
-                    "optimizer %s, checkpoints in %s\n", phase_no, (long long)c->steps, c->grad_accum,
+                    "optimizer %s%s, checkpoints in %s\n", phase_no, (long long)c->steps, c->grad_accum,
             c->batch, rb_trainer_seq_len(t), rb_config_is_recurrent(&am->m->cfg) ? c->rbar.max_value : 0,
             c->rbar.shape == RB_CURRIC_1SQRT ? "1-sqrt" : c->rbar.shape == RB_CURRIC_LINEAR ? "linear" : "constant",
-            c->optim.kind == RB_OPTIM_MUON ? "Muon + AdamW" : "AdamW", dir);
+            c->optim.kind == RB_OPTIM_MUON ? "Muon + AdamW" : "AdamW", ns, dir);
     int rc = 0;
     double t0 = now_s(), tok_acc = 0, sec_acc = 0;
     while (!rb_trainer_done(t)) {
@@ -219,7 +226,7 @@ int cmd_train(int argc, char **argv)
     memset(&p2, 0, sizeof p2);
     long v, ckpt_every = 0, p2_steps = 0, p2_rbar = 4;
     double d;
-    int resume = 0, quiet = 0;
+    int resume = 0, quiet = 0, ns_prec = -1; /* -1: bf16, or fp32 with --ns-gram */
     const char *optim = "muon";
     rb_train_config *c = &p1.cfg;
     rb_train_config p2src;
@@ -231,7 +238,7 @@ int cmd_train(int argc, char **argv)
         {"curriculum-warmup", 1, 0, 'W'}, {"backprop", 1, 0, 'b'}, {"backprop-curriculum", 1, 0, 'C'},
         {"backprop-warmup", 1, 0, 'X'}, {"depth-mode", 1, 0, 'M'}, {"sigma", 1, 0, 'g'},
         {"optim", 1, 0, 'O'}, {"lr-muon", 1, 0, 'u'}, {"lr-adam", 1, 0, 'a'}, {"wd", 1, 0, 'w'},
-        {"no-fuse", 0, 0, 'f'}, {"ns-gram", 0, 0, 'G'}, {"clip", 1, 0, 'L'}, {"schedule", 1, 0, 'S'},
+        {"no-fuse", 0, 0, 'f'}, {"ns-gram", 0, 0, 'G'}, {"ns-precision", 1, 0, 'P'}, {"clip", 1, 0, 'L'}, {"schedule", 1, 0, 'S'},
         {"warmup-frac", 1, 0, 'H'}, {"decay-frac", 1, 0, 'Y'}, {"decay", 1, 0, 'y'},
         {"min-lr-ratio", 1, 0, 'R'}, {"val-every", 1, 0, 'e'}, {"val-depths", 1, 0, 'd'},
         {"val-rows", 1, 0, 'V'}, {"ckpt-every", 1, 0, 'k'}, {"resume", 0, 0, 'z'},
@@ -283,6 +290,11 @@ int cmd_train(int argc, char **argv)
         case 'w': bad = app_parse_float("train", "--wd", optarg, 0, 10, &d); c->optim.muon_wd = c->optim.adam_wd = (float)d; break;
         case 'f': c->optim.muon_fuse = 0; break;
         case 'G': c->optim.ns_gram = 1; break;
+        case 'P':
+            if (!strcmp(optarg, "bf16")) ns_prec = 1;
+            else if (!strcmp(optarg, "fp32")) ns_prec = 0;
+            else bad = 1, fprintf(stderr, "retrobench train: --ns-precision must be bf16 or fp32\n");
+            break;
         case 'L': bad = app_parse_float("train", "--clip", optarg, 0, 1e9, &d); c->optim.clip_norm = (float)d; break;
         case 'S':
             if (!strcmp(optarg, "wsd")) c->lr.kind = RB_LR_WSD;
@@ -323,6 +335,7 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "retrobench train: --optim must be muon or adamw, not '%s'\n", optim);
         return 2;
     }
+    c->optim.ns_bf16 = ns_prec >= 0 ? ns_prec : !c->optim.ns_gram;
     if (p2src.n_sources > 0 || p2_steps > 0) {
         if (p2src.n_sources == 0 || p2_steps == 0) {
             fprintf(stderr, "retrobench train: a second phase needs both --phase2-data and --phase2-steps\n");

@@ -56,9 +56,56 @@ static void cpu_destroy(rb_backend *be)
         for (int i = 0; i < c->n_threads; i++) free(c->buf[i]);
         free(c->buf);
         free(c->cap);
+        for (int i = 0; i < RB_CPU_MAX_CALLERS; i++) free(c->bf16_buf[i]);
         free(c);
     }
     free(be);
+}
+
+void *rb_cpu_bf16_buffer(rb_backend *be, size_t bytes)
+{
+    rb_cpu_ctx *c = be->ctx;
+    const int t = omp_get_thread_num();
+    if (t >= RB_CPU_MAX_CALLERS) {
+        c->failed = 1;
+        c->failed_bytes = bytes;
+        return NULL;
+    }
+    if (c->bf16_cap[t] >= bytes) return c->bf16_buf[t];
+    size_t n = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, n);
+    if (!p) {
+        c->failed = 1;
+        c->failed_bytes = bytes;
+        return NULL;
+    }
+    free(c->bf16_buf[t]);
+    c->bf16_buf[t] = p;
+    c->bf16_cap[t] = n;
+    return p;
+}
+
+static const char *bf16_impl_name(int amx)
+{
+    return amx ? "amx-bf16 tiles" : "sgemm on bf16-rounded operands";
+}
+
+rb_status rb_backend_cpu_set_amx(rb_backend *be, int on, rb_error *err)
+{
+    if (!be || !be->name || strcmp(be->name, "cpu") != 0)
+        return rb_fail(err, RB_EINVAL, "cpu backend: rb_backend_cpu_set_amx needs the cpu backend");
+    rb_cpu_ctx *c = be->ctx;
+    if (on && !c->has_amx)
+        return rb_fail(err, RB_EUNSUPPORTED,
+                       "cpu backend: this CPU (or its kernel) offers no AMX-BF16 tiles");
+    c->use_amx = on != 0;
+    be->gemm_bf16_impl = bf16_impl_name(c->use_amx);
+    return RB_OK;
+}
+
+int rb_backend_cpu_has_amx(const rb_backend *be)
+{
+    return be && be->name && strcmp(be->name, "cpu") == 0 && ((rb_cpu_ctx *)be->ctx)->has_amx;
 }
 
 int rb_cpu_threads(rb_backend *be) { return ((rb_cpu_ctx *)be->ctx)->n_threads; }
@@ -123,6 +170,10 @@ rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err)
     }
     be->name = "cpu";
     be->ctx = c;
+    /* Ops called from inside a parallel region run on the calling thread
+     * (OpenMP nesting is off; OpenBLAS's OpenMP build goes serial there),
+     * so independent work such as Muon's matrices can be handed out. */
+    be->concurrent_calls = c->n_threads < RB_CPU_MAX_CALLERS ? c->n_threads : RB_CPU_MAX_CALLERS;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
     be->upload = cpu_copy_status;
@@ -132,6 +183,10 @@ rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err)
     be->sync = cpu_sync;
     be->destroy = cpu_destroy;
     be->gemm = rb_cpu_gemm;
+    be->gemm_bf16 = rb_cpu_gemm_bf16;
+    be->syrk_bf16 = rb_cpu_syrk_bf16;
+    c->has_amx = c->use_amx = rb_cpu_amx_probe();
+    be->gemm_bf16_impl = bf16_impl_name(c->use_amx);
     be->embedding_fwd = rb_cpu_embedding_fwd;
     be->embedding_bwd = rb_cpu_embedding_bwd;
     be->rmsnorm_fwd = rb_cpu_rmsnorm_fwd;

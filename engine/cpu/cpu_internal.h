@@ -8,6 +8,9 @@
 
 #include "rb_backend.h"
 
+/* Host threads that may call the backend at once (concurrent_calls). */
+#define RB_CPU_MAX_CALLERS 64
+
 /* Per-thread scratch, grown on demand and kept for the backend's life, so
  * that kernels like attention never allocate in the steady state. */
 typedef struct {
@@ -16,7 +19,18 @@ typedef struct {
     size_t *cap;    /* floats per thread */
     int failed;     /* sticky: a kernel could not get scratch; sync() reports it */
     size_t failed_bytes;
+    int has_amx;    /* the CPU and kernel allow AMX tiles (probed once at creation) */
+    int use_amx;    /* gemm_bf16 uses the AMX kernel (else SGEMM on rounded copies) */
+    void *bf16_buf[RB_CPU_MAX_CALLERS]; /* gemm_bf16's packed operands per calling thread */
+    size_t bf16_cap[RB_CPU_MAX_CALLERS];
 } rb_cpu_ctx;
+
+/* gemm_bf16's operand buffer of at least `bytes` for the calling thread
+ * (its OpenMP thread number: concurrent callers each have their own);
+ * NULL on allocation failure, which is recorded for the next sync(). */
+void *rb_cpu_bf16_buffer(rb_backend *be, size_t bytes);
+/* 1 when AMX-BF16 tiles can be used here (asks the kernel for permission). */
+int rb_cpu_amx_probe(void);
 
 /* Make every thread's scratch at least n floats (call outside parallel
  * regions, then fetch inside with rb_cpu_scratch). On allocation failure it
@@ -68,6 +82,10 @@ static inline float rb_expf(float x)
 /* kernels (one file each) */
 void rb_cpu_gemm(rb_backend *be, int ta, int tb, int M, int N, int K, float alpha, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void rb_cpu_gemm_bf16(rb_backend *be, int ta, int tb, int M, int N, int K, float alpha,
+                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+void rb_cpu_syrk_bf16(rb_backend *be, int trans, int N, int K, float alpha, const float *A, int lda,
+                      float *C, int ldc);
 void rb_cpu_embedding_fwd(rb_backend *be, float *out, const int32_t *tokens, const float *table,
                           int N, int D);
 void rb_cpu_embedding_bwd(rb_backend *be, float *dtable, const float *dout, const int32_t *tokens,

@@ -32,6 +32,11 @@ typedef struct rb_backend rb_backend;
 struct rb_backend {
     const char *name;
     void *ctx;
+    /* How many host threads may call operations at once, each call then
+     * running on its caller's thread (the CPU: its OpenMP threads); 1 when
+     * only one caller is allowed. Work made of independent pieces (Muon's
+     * matrices) is shared out this way instead of parallelising each op. */
+    int concurrent_calls;
 
     /* ---- memory ---- */
     rb_status (*alloc)(rb_backend *be, void **ptr, size_t bytes, rb_error *err);
@@ -51,6 +56,22 @@ struct rb_backend {
     void (*gemm)(rb_backend *be, int trans_a, int trans_b, int M, int N, int K,
                  float alpha, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc);
+    /* The same product at bf16 precision (Muon's Newton-Schulz): every
+     * element of op(A) and op(B) is rounded to bfloat16 (nearest, ties to
+     * even), products are summed in fp32. gemm_bf16_impl names how.
+     * Unlike gemm, C may be the very matrix stored as A (trans_a 0) or B
+     * (trans_b 0), same shape and stride: every backend reads all operands
+     * before it writes C (Newton-Schulz's X <- a X + B X, in place). */
+    void (*gemm_bf16)(rb_backend *be, int trans_a, int trans_b, int M, int N, int K,
+                      float alpha, const float *A, int lda, const float *B, int ldb,
+                      float beta, float *C, int ldc);
+    const char *gemm_bf16_impl;
+    /* C[N,N] = alpha * op(A) op(A)^T at gemm_bf16's precision, op(A) [N,K]
+     * being A (trans 0, A stored [N,K]) or A^T (trans 1, A stored [K,N]);
+     * both triangles are written and C is exactly symmetric (Newton-Schulz's
+     * X X^T or X^T X, and A A for a symmetric A). */
+    void (*syrk_bf16)(rb_backend *be, int trans, int N, int K, float alpha, const float *A,
+                      int lda, float *C, int ldc);
 
     /* ---- embedding ----
      * out[N,D] = table[tokens[n], :];   dtable[V,D] += scatter of dout */
@@ -133,6 +154,11 @@ struct rb_backend {
 
 /* The CPU reference backend (OpenBLAS + OpenMP); always available. */
 rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err);
+/* The CPU's gemm_bf16 uses AMX tiles when the CPU and kernel allow it
+ * (detected at creation), else SGEMM on rounded copies; tests and
+ * benchmarks can switch. Asking for AMX where there is none fails. */
+rb_status rb_backend_cpu_set_amx(rb_backend *be, int on, rb_error *err);
+int rb_backend_cpu_has_amx(const rb_backend *be);
 
 static inline void rb_backend_destroy(rb_backend *be)
 {

@@ -6,7 +6,12 @@
  * -4.7750, 2.0315, scaled by sqrt(max(1, rows/cols)), decoupled weight
  * decay), q|k|v and gate|up orthogonalised as fused matrices by default;
  * AdamW on embeddings, LM head and norm weights. AdamW-only mode: every
- * parameter with AdamW. Global gradient-norm clipping before the update. */
+ * parameter with AdamW. Global gradient-norm clipping before the update.
+ *
+ * Precision of Newton-Schulz: the paper runs it in bf16. Here (ns_bf16 = 1,
+ * the default) every GEMM operand is rounded to bf16 and the sums are fp32,
+ * while X, A and B stay fp32 between GEMMs, which is at least as accurate as
+ * an all-bf16 iteration; ns_bf16 = 0 keeps everything fp32. */
 #ifndef RB_OPTIM_H
 #define RB_OPTIM_H
 
@@ -35,6 +40,8 @@ typedef struct {
     int ns_steps;        /* 5 */
     float ns_a, ns_b, ns_c; /* 3.4445, -4.7750, 2.0315 */
     int muon_fuse;       /* 1: q|k|v and gate|up as one matrix each */
+    int ns_bf16;         /* 1: Newton-Schulz GEMMs on bf16-rounded operands with fp32 sums
+                            (the paper runs NS in bf16; backend gemm_bf16); 0: fp32 throughout */
     int ns_gram;         /* 1: iterate on the r x r Gram matrix for wide matrices (fewer FLOPs,
                             same polynomial; rounding differs, see optim.c); 0: the reference */
     /* AdamW group (and every parameter in AdamW-only mode) */

@@ -1,6 +1,7 @@
 /* optim.c: Muon and AdamW over the model's parameter table, with global
  * gradient-norm clipping (see rb_optim.h for the recipe). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 typedef struct {
     size_t offset;
     int rows, cols;
+    double cost; /* Newton-Schulz multiply-adds, to hand out the largest first */
 } muon_unit;
 
 struct rb_optimizer {
@@ -20,9 +22,12 @@ struct rb_optimizer {
     muon_unit *units;
     int n_units;
     unsigned char *is_muon; /* [table.count] */
-    float *scratch;     /* backend: U | X | Y (max unit), A | B (max r^2), Gram scratch */
+    float *scratch;     /* backend: per lane U | X | Y (max unit), A | B (max r^2), Gram
+                           scratch (3 max r^2); then max_r ones shared by all lanes */
     size_t max_r;
-    size_t max_unit, max_r2;
+    size_t max_unit, max_r2, lane_floats;
+    int lanes;          /* units orthogonalised at once (backend's concurrent_calls) */
+    int *order;         /* unit indices, most expensive first */
 };
 
 void rb_optim_config_default(rb_optim_config *c, rb_optim_kind kind)
@@ -38,6 +43,7 @@ void rb_optim_config_default(rb_optim_config *c, rb_optim_kind kind)
     c->ns_b = -4.7750f;
     c->ns_c = 2.0315f;
     c->muon_fuse = 1;
+    c->ns_bf16 = 1;
     c->ns_gram = 0;
     c->adam_lr = 5e-5f;
     c->adam_beta1 = 0.9f;
@@ -64,6 +70,10 @@ rb_status rb_optim_config_validate(const rb_optim_config *c, rb_error *err)
         return rb_fail(err, RB_EINVAL, "optimizer: AdamW eps must be > 0 (got %g)", (double)c->adam_eps);
     if (c->ns_steps < 1 || c->ns_steps > 100)
         return rb_fail(err, RB_EINVAL, "optimizer: Newton-Schulz steps %d must be in 1..100", c->ns_steps);
+    if (c->ns_gram && c->ns_bf16)
+        return rb_fail(err, RB_EINVAL,
+                       "optimizer: the Gram form of Newton-Schulz (ns_gram) needs fp32: in bf16 "
+                       "the Gram matrix loses the small singular values (choose one)");
     if (!(c->muon_wd >= 0) || !(c->adam_wd >= 0))
         return rb_fail(err, RB_EINVAL, "optimizer: weight decay must be >= 0");
     return RB_OK;
@@ -87,16 +97,28 @@ static rb_status build_units(rb_optimizer *o, rb_error *err)
         if (fuse) {
             prev->rows += (int)p->rows;
         } else {
-            o->units[o->n_units++] = (muon_unit){p->offset, (int)p->rows, (int)p->cols};
+            o->units[o->n_units++] = (muon_unit){p->offset, (int)p->rows, (int)p->cols, 0};
         }
     }
+    o->order = calloc((size_t)o->n_units + 1, sizeof *o->order);
+    if (!o->order) return rb_fail(err, RB_ENOMEM, "optimizer: out of memory");
     for (int u = 0; u < o->n_units; u++) {
-        size_t n = (size_t)o->units[u].rows * o->units[u].cols;
-        size_t r = (size_t)(o->units[u].rows < o->units[u].cols ? o->units[u].rows : o->units[u].cols);
+        muon_unit *mu = &o->units[u];
+        size_t n = (size_t)mu->rows * mu->cols;
+        size_t r = (size_t)(mu->rows < mu->cols ? mu->rows : mu->cols);
         if (n > o->max_unit) o->max_unit = n;
         if (r * r > o->max_r2) o->max_r2 = r * r;
         if (r > o->max_r) o->max_r = r;
+        mu->cost = (double)r * r * (2.0 * (double)n / r + r);
+        /* insertion by descending cost; ties keep table order */
+        int q = u;
+        while (q > 0 && o->units[o->order[q - 1]].cost < mu->cost) {
+            o->order[q] = o->order[q - 1];
+            q--;
+        }
+        o->order[q] = u;
     }
+    o->lane_floats = 3 * o->max_unit + 5 * o->max_r2;
     return RB_OK;
 }
 
@@ -117,6 +139,10 @@ rb_status rb_optimizer_create(rb_optimizer **out, rb_model *m, const rb_optim_co
     *out = NULL;
     rb_status st = rb_optim_config_validate(cfg, err);
     if (st != RB_OK) return st;
+    if (cfg->kind == RB_OPTIM_MUON && cfg->ns_bf16 && !m->be->gemm_bf16)
+        return rb_fail(err, RB_EUNSUPPORTED,
+                       "optimizer: backend %s has no bf16 GEMM for Newton-Schulz; use fp32 "
+                       "(--ns-precision fp32)", m->be->name);
     if (!m->grads) return rb_fail(err, RB_EINVAL, "optimizer: the model has no gradients enabled");
     rb_optimizer *o = calloc(1, sizeof *o);
     if (!o) return rb_fail(err, RB_ENOMEM, "optimizer: out of memory");
@@ -124,11 +150,14 @@ rb_status rb_optimizer_create(rb_optimizer **out, rb_model *m, const rb_optim_co
     o->cfg = *cfg;
     rb_backend *be = m->be;
     st = build_units(o, err);
+    o->lanes = be->concurrent_calls > 1 ? be->concurrent_calls : 1;
+    if (o->lanes > o->n_units) o->lanes = o->n_units > 0 ? o->n_units : 1;
     if (st == RB_OK) st = be->alloc(be, (void **)&o->state, 2 * m->table.total * sizeof(float), err);
     if (st == RB_OK && o->n_units > 0)
         st = be->alloc(be, (void **)&o->scratch,
-                       (3 * o->max_unit + 5 * o->max_r2 + o->max_r) * sizeof(float), err);
-    if (st == RB_OK && o->n_units > 0) st = fill_ones(be, o->scratch + 3 * o->max_unit + 5 * o->max_r2, o->max_r, err);
+                       ((size_t)o->lanes * o->lane_floats + o->max_r) * sizeof(float), err);
+    if (st == RB_OK && o->n_units > 0)
+        st = fill_ones(be, o->scratch + (size_t)o->lanes * o->lane_floats, o->max_r, err);
     if (st != RB_OK) {
         rb_optimizer_destroy(o);
         return st;
@@ -145,6 +174,7 @@ void rb_optimizer_destroy(rb_optimizer *o)
     if (o->state) be->free(be, o->state);
     if (o->scratch) be->free(be, o->scratch);
     free(o->units);
+    free(o->order);
     free(o->is_muon);
     free(o);
 }
@@ -210,20 +240,49 @@ static void newton_schulz(rb_backend *be, float **X, float **Y, float *A, float 
     }
 }
 
-/* U[rows, cols] -> orthogonalised direction O written into out[rows, cols],
- * scaled by sqrt(max(1, rows/cols)). Scratch: X, Y of rows*cols, A, B of r^2. */
+/* Newton-Schulz at the paper's bf16 precision on X[rows, cols] in place,
+ * in either orientation without transposing: wide (rows <= cols) iterates
+ * X <- a X + B X with A = X X^T; tall iterates X <- a X + X B with
+ * A = X^T X, which is the same iteration on X^T. A and A A = A A^T are
+ * symmetric, so both come from syrk_bf16 (half the blocks); the product
+ * with X writes over X itself (gemm_bf16 reads its operands first), so a X
+ * is added in fp32 with a exact and nothing is copied. A, B: r x r. */
+static void newton_schulz_bf16(rb_backend *be, float *X, float *A, float *B, int rows, int cols,
+                               const rb_optim_config *cfg)
+{
+    const size_t n = (size_t)rows * cols;
+    const int tall = rows > cols, r = tall ? cols : rows, k = tall ? rows : cols;
+    double nrm = sqrt(be->sumsq(be, X, n));
+    be->scale(be, X, (float)(1.0 / (nrm + 1e-7)), n);
+    for (int it = 0; it < cfg->ns_steps; it++) {
+        be->syrk_bf16(be, tall, r, k, 1.0f, X, cols, A, r); /* A = X X^T or X^T X */
+        be->syrk_bf16(be, 0, r, r, cfg->ns_c, A, r, B, r);  /* B = c A A */
+        be->axpy(be, B, cfg->ns_b, A, (size_t)r * r);
+        if (tall)
+            be->gemm_bf16(be, 0, 0, rows, cols, cols, 1.0f, X, cols, B, r, cfg->ns_a, X, cols);
+        else
+            be->gemm_bf16(be, 0, 0, rows, cols, rows, 1.0f, B, r, X, cols, cfg->ns_a, X, cols);
+    }
+}
+
 static void orthogonalize(rb_backend *be, const float *U, float *out, int rows, int cols,
                           float *sx, float *sy, float *A, float *B, float *g, const float *ones,
                           const rb_optim_config *cfg)
 {
     const size_t n = (size_t)rows * cols;
     float *X = sx, *Y = sy;
+    const float s = sqrtf(fmaxf(1.0f, (float)rows / (float)cols));
+    if (cfg->ns_bf16) {
+        be->copy(be, out, U, n * sizeof(float));
+        newton_schulz_bf16(be, out, A, B, rows, cols, cfg);
+        be->scale(be, out, s, n);
+        return;
+    }
     int transposed = rows > cols;
     if (transposed) be->transpose(be, X, U, rows, cols); /* X [cols, rows] */
     else be->copy(be, X, U, n * sizeof(float));
     int r = transposed ? cols : rows, c = transposed ? rows : cols;
     newton_schulz(be, &X, &Y, A, B, g, ones, r, c, cfg);
-    float s = sqrtf(fmaxf(1.0f, (float)rows / (float)cols));
     if (transposed) be->transpose(be, out, X, cols, rows);
     else be->copy(be, out, X, n * sizeof(float));
     be->scale(be, out, s, n);
@@ -234,7 +293,11 @@ rb_status rb_muon_orthogonalize(rb_backend *be, float *X, int rows, int cols,
 {
     size_t n = (size_t)rows * cols, r = (size_t)(rows < cols ? rows : cols);
     float *scratch = NULL;
-    rb_status st = be->alloc(be, (void **)&scratch, (2 * n + 5 * r * r + r) * sizeof(float), err);
+    rb_status st = rb_optim_config_validate(cfg, err);
+    if (st != RB_OK) return st;
+    if (cfg->ns_bf16 && !be->gemm_bf16)
+        return rb_fail(err, RB_EUNSUPPORTED, "optimizer: backend %s has no bf16 GEMM", be->name);
+    st = be->alloc(be, (void **)&scratch, (2 * n + 5 * r * r + r) * sizeof(float), err);
     if (st == RB_OK) st = fill_ones(be, scratch + 2 * n + 5 * r * r, r, err);
     if (st != RB_OK) {
         if (scratch) be->free(be, scratch);
@@ -282,17 +345,29 @@ rb_status rb_optimizer_step(rb_optimizer *o, float lr_mult, rb_optim_step_info *
         be->adamw(be, m->params + p->offset, m->grads + p->offset, m1 + p->offset, m2 + p->offset,
                   p->numel, adam_lr, c->adam_beta1, c->adam_beta2, c->adam_eps, c->adam_wd, bc1, bc2);
     }
-    for (int u = 0; u < o->n_units; u++) {
-        const muon_unit *mu = &o->units[u];
+    /* Units are independent: with a backend that takes calls from several
+     * host threads (the CPU: each call then runs on its caller's thread),
+     * they are shared out, largest first, with no fork/join per operation;
+     * every unit is computed the same way whichever lane runs it. */
+    const float *ones = o->scratch + (size_t)o->lanes * o->lane_floats;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(o->lanes) if (o->lanes > 1)
+    for (int q = 0; q < o->n_units; q++) {
+        const muon_unit *mu = &o->units[o->order[q]];
         const size_t n = (size_t)mu->rows * mu->cols;
-        float *U = o->scratch, *X = U + o->max_unit, *Y = X + o->max_unit;
-        float *A = Y + o->max_unit, *B = A + o->max_r2, *g = B + o->max_r2, *ones = g + 3 * o->max_r2;
+        float *U = o->scratch + (size_t)(o->lanes > 1 ? omp_get_thread_num() : 0) * o->lane_floats;
+        float *X = U + o->max_unit, *Y = X + o->max_unit;
+        float *A = Y + o->max_unit, *B = A + o->max_r2, *g = B + o->max_r2;
         be->muon_momentum(be, m1 + mu->offset, U, m->grads + mu->offset, n, c->muon_momentum,
                           c->muon_nesterov);
-        orthogonalize(be, U, U, mu->rows, mu->cols, X, Y, A, B, g, ones, c);
         float *W = m->params + mu->offset;
         be->scale(be, W, 1.0f - muon_lr * c->muon_wd, n);
-        be->axpy(be, W, -muon_lr, U, n);
+        if (c->ns_bf16) { /* in place on U, the shape scale folded into the step */
+            newton_schulz_bf16(be, U, A, B, mu->rows, mu->cols, c);
+            be->axpy(be, W, -muon_lr * sqrtf(fmaxf(1.0f, (float)mu->rows / (float)mu->cols)), U, n);
+        } else {
+            orthogonalize(be, U, U, mu->rows, mu->cols, X, Y, A, B, g, ones, c);
+            be->axpy(be, W, -muon_lr, U, n);
+        }
     }
     return be->sync(be, err);
 }

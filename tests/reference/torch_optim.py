@@ -9,17 +9,23 @@ torch.optim.AdamW itself and clipping is torch.nn.utils.clip_grad_norm_.
 Everything runs in float64.
 
 usage: torch_optim.py ortho CASE_DIR
-  in : ortho.json {"mats": [{"rows", "cols", "offset"}]}, ortho_in.bin (float32)
+  in : ortho.json {"mats": [{"rows", "cols", "offset"}], "ns_bf16": bool},
+       ortho_in.bin (float32)
   out: ortho_ref.bin  (float64) the Newton-Schulz direction O of each matrix
+       ortho_emu.bin  (float64) the same with every matmul operand rounded to
+                      bf16, the products summed exactly and X kept between
+                      steps: the engine's bf16 definition (ns_bf16 only)
        ortho_f32.bin  (float64) the same recipe run by torch in float32, to
                       show the precision floor of any float32 implementation
+       ortho_bf16.bin (float64) the recipe as the paper's code runs it: X a
+                      bfloat16 tensor throughout, every result rounded
        ortho_info.txt one line per matrix: rows cols smallest and largest
                       singular value of X / ||X||_F
 
 usage: torch_optim.py step CASE_DIR
-  in : case.json {"recipe": "muon"|"adamw", "fuse": bool, "lr_mult": [per
-       step], "overrides": {knob: value}, "params": [{"name", "rows", "cols",
-       "offset"}]}, params0.bin (float32), grads_<s>.bin (float32, raw, before
+  in : case.json {"recipe": "muon"|"adamw", "fuse": bool, "ns_bf16": bool,
+       "lr_mult": [per step], "overrides": {knob: value}, "params": [{"name",
+       "rows", "cols", "offset"}]}, params0.bin (float32), grads_<s>.bin (float32, raw, before
        clipping) for each step s
   out: after_<variant>.bin (float64, table layout) for the variants
        main          the recipe as configured
@@ -61,17 +67,39 @@ ADAM_NAME = re.compile(
     r"model\.layers\.\d+\.[a-z_.]*norm\.weight)$")
 
 
-def newton_schulz(u):
-    """The update direction O of METHOD.md for U [rows, cols]."""
+def to_bf16(t):
+    """A float32 value rounded to bfloat16 (nearest, ties to even), as float64."""
+    return t.float().bfloat16().double()
+
+
+def newton_schulz(u, bf16=False):
+    """The update direction O of METHOD.md for U [rows, cols]. With bf16 the
+    matmuls see bf16-rounded operands (METHOD.md: NS runs in bf16) while the
+    sums and X between steps keep full precision; a X is not rounded."""
     rows, cols = u.shape
+    mm = (lambda p, q: to_bf16(p) @ to_bf16(q)) if bf16 else (lambda p, q: p @ q)
     x = u.T if rows > cols else u
     x = x / (torch.linalg.matrix_norm(x) + NS_EPS)
     for _ in range(NS_STEPS):
-        a = x @ x.T
-        x = NS_A * x + (NS_B * a + NS_C * (a @ a)) @ x
+        a = mm(x, x.T)
+        x = NS_A * x + mm(NS_B * a + NS_C * mm(a, a), x)
     if rows > cols:
         x = x.T
     return x * math.sqrt(max(1.0, rows / cols))
+
+
+def newton_schulz_paper_bf16(u):
+    """The paper's own form: X.bfloat16() and every operation in bf16."""
+    rows, cols = u.shape
+    x = (u.T if rows > cols else u).float().bfloat16()
+    x = x / (x.norm() + NS_EPS)
+    for _ in range(NS_STEPS):
+        a = x @ x.T
+        b = NS_B * a + NS_C * (a @ a)
+        x = NS_A * x + b @ x
+    if rows > cols:
+        x = x.T
+    return x.double() * math.sqrt(max(1.0, rows / cols))
 
 
 def read_f32(path, n):
@@ -83,21 +111,30 @@ def read_f32(path, n):
 
 def run_ortho(case):
     with open(f"{case}/ortho.json") as f:
-        mats = json.load(f)["mats"]
+        oj = json.load(f)
+    mats, bf16 = oj["mats"], bool(oj.get("ns_bf16", False))
     total = sum(m["rows"] * m["cols"] for m in mats)
     flat = read_f32(f"{case}/ortho_in.bin", total)
     ref = np.zeros(total)
+    emu = np.zeros(total)
     f32 = np.zeros(total)
+    pbf = np.zeros(total)
     info = []
     for m in mats:
         r, c, o = m["rows"], m["cols"], m["offset"]
         u = torch.from_numpy(flat[o:o + r * c].astype(np.float64)).reshape(r, c)
         ref[o:o + r * c] = newton_schulz(u).reshape(-1).numpy()
+        if bf16:
+            emu[o:o + r * c] = newton_schulz(u, True).reshape(-1).numpy()
         f32[o:o + r * c] = newton_schulz(u.float()).double().reshape(-1).numpy()
+        pbf[o:o + r * c] = newton_schulz_paper_bf16(u).reshape(-1).numpy()
         sv = torch.linalg.svdvals(u / torch.linalg.matrix_norm(u))
         info.append(f"{r} {c} {sv.min().item():.6e} {sv.max().item():.6e}")
     ref.tofile(f"{case}/ortho_ref.bin")
+    if bf16:
+        emu.tofile(f"{case}/ortho_emu.bin")
     f32.tofile(f"{case}/ortho_f32.bin")
+    pbf.tofile(f"{case}/ortho_bf16.bin")
     with open(f"{case}/ortho_info.txt", "w") as f:
         f.write("\n".join(info) + "\n")
 
@@ -135,6 +172,7 @@ def run_steps(case, variant):
             raise SystemExit(f"unknown override {k}")
         hp[k] = v
     fuse = bool(cj["fuse"])
+    bf16 = bool(cj.get("ns_bf16", False))
     if variant == "alt_fuse":
         fuse = not fuse
     if variant == "alt_nonest":
@@ -186,7 +224,7 @@ def run_steps(case, variant):
                     gr = params[n].grad
                     mom[n].mul_(beta).add_((1 - beta) * gr)
                     us.append((1 - beta) * gr + beta * mom[n] if hp["nesterov"] else mom[n].clone())
-                o_all = newton_schulz(torch.cat(us, dim=0))
+                o_all = newton_schulz(torch.cat(us, dim=0), bf16)
                 row = 0
                 for n in unit:
                     w = params[n]
