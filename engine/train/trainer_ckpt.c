@@ -50,6 +50,89 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
+/* The settings that shape the training trajectory. A checkpoint records
+ * them and a resume must use the same ones: the run would otherwise change
+ * course without anyone noticing (a forgotten flag on --resume). The step
+ * count is not among them, so a run can be resumed with more steps. */
+typedef struct {
+    const char *key;
+    double value;
+} recipe_item;
+
+#define RB_RECIPE_MAX 48
+
+static int recipe_items(const rb_train_config *c, recipe_item *it)
+{
+    int n = 0;
+#define R(k, v) it[n++] = (recipe_item){k, (double)(v)}
+    R("batch", c->batch);
+    R("grad_accum", c->grad_accum);
+    R("val_fraction", c->val_fraction);
+    R("rbar.shape", c->rbar.shape);
+    R("rbar.warmup_fraction", c->rbar.warmup_fraction);
+    R("rbar.max", c->rbar.max_value);
+    R("rbar.min_ratio", c->rbar.min_ratio);
+    R("rbar.step_offset", c->rbar.step_offset);
+    R("backprop.shape", c->backprop.shape);
+    R("backprop.warmup_fraction", c->backprop.warmup_fraction);
+    R("backprop.max", c->backprop.max_value);
+    R("backprop.min_ratio", c->backprop.min_ratio);
+    R("backprop.step_offset", c->backprop.step_offset);
+    R("depth.mode", c->depth.mode);
+    R("depth.sigma", c->depth.sigma);
+    R("optim.kind", c->optim.kind);
+    R("optim.muon_lr", c->optim.muon_lr);
+    R("optim.muon_momentum", c->optim.muon_momentum);
+    R("optim.muon_wd", c->optim.muon_wd);
+    R("optim.muon_nesterov", c->optim.muon_nesterov);
+    R("optim.ns_steps", c->optim.ns_steps);
+    R("optim.ns_a", c->optim.ns_a);
+    R("optim.ns_b", c->optim.ns_b);
+    R("optim.ns_c", c->optim.ns_c);
+    R("optim.muon_fuse", c->optim.muon_fuse);
+    R("optim.ns_bf16", c->optim.ns_bf16);
+    R("optim.ns_gram", c->optim.ns_gram);
+    R("optim.adam_lr", c->optim.adam_lr);
+    R("optim.adam_beta1", c->optim.adam_beta1);
+    R("optim.adam_beta2", c->optim.adam_beta2);
+    R("optim.adam_eps", c->optim.adam_eps);
+    R("optim.adam_wd", c->optim.adam_wd);
+    R("optim.clip_norm", c->optim.clip_norm);
+    R("lr.kind", c->lr.kind);
+    R("lr.decay", c->lr.decay);
+    R("lr.warmup_fraction", c->lr.warmup_fraction);
+    R("lr.decay_fraction", c->lr.decay_fraction);
+    R("lr.min_ratio", c->lr.min_ratio);
+#undef R
+    return n;
+}
+
+/* NULL when the checkpoint's recipe equals this run's; else a reason */
+static const char *recipe_mismatch(const cJSON *rec, const rb_train_config *c, char *buf, size_t cap)
+{
+    if (!cJSON_IsObject(rec)) {
+        snprintf(buf, cap, "it records no training recipe (train_state.recipe)");
+        return buf;
+    }
+    recipe_item it[RB_RECIPE_MAX];
+    const int n = recipe_items(c, it);
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, it[i].key);
+        char *end = NULL;
+        double d = cJSON_IsString(v) ? strtod(v->valuestring, &end) : 0;
+        if (!cJSON_IsString(v) || end == v->valuestring || *end) {
+            snprintf(buf, cap, "its recipe lacks %s", it[i].key);
+            return buf;
+        }
+        if (d != it[i].value) {
+            snprintf(buf, cap, "it was trained with %s = %.9g, this run has %.9g", it[i].key, d,
+                     it[i].value);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 static char *train_state_json(const rb_trainer *t)
 {
     cJSON *o = cJSON_CreateObject();
@@ -70,6 +153,14 @@ static char *train_state_json(const rb_trainer *t)
         cJSON_AddNumberToObject(s, "weight", t->cfg.sources[i].weight);
         cJSON_AddNumberToObject(s, "train_rows", (double)t->n_train_rows[i]);
         cJSON_AddItemToArray(src, s);
+    }
+    recipe_item it[RB_RECIPE_MAX];
+    const int n = recipe_items(&t->cfg, it);
+    cJSON *rec = cJSON_AddObjectToObject(o, "recipe");
+    for (int i = 0; i < n; i++) { /* as text: cJSON's numbers do not round-trip every double */
+        char v[40];
+        snprintf(v, sizeof v, "%.17g", it[i].value);
+        cJSON_AddStringToObject(rec, it[i].key, v);
     }
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -255,6 +346,13 @@ rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err)
         return rb_fail(err, RB_EINVAL, "checkpoint %s: it was trained on other data or with "
                                        "another seed (sources, their row counts and the seed must "
                                        "match to resume exactly)", path);
+    }
+    char why[256];
+    if (recipe_mismatch(cJSON_GetObjectItemCaseSensitive(state, "recipe"), &t->cfg, why, sizeof why)) {
+        cJSON_Delete(state);
+        rb_loaded_model_free(&lm);
+        return rb_fail(err, RB_EINVAL, "checkpoint %s: %s; resume with the settings it was trained "
+                                       "with (or start a new run in another folder)", path, why);
     }
     if (step > t->cfg.steps) {
         cJSON_Delete(state);

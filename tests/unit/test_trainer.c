@@ -146,6 +146,12 @@ START_TEST(resume_is_bit_identical)
 }
 END_TEST
 
+static void change_ns_precision(rb_train_config *c) { c->optim.ns_bf16 = !c->optim.ns_bf16; }
+static void change_muon_lr(rb_train_config *c) { c->optim.muon_lr *= 2; }
+static void change_rbar(rb_train_config *c) { c->rbar.max_value += 1; }
+static void change_schedule(rb_train_config *c) { c->lr.kind = c->lr.kind == RB_LR_WSD ? RB_LR_COSINE : RB_LR_WSD; }
+static void change_accum(rb_train_config *c) { c->grad_accum += 1; }
+
 START_TEST(checkpoint_folders_and_latest)
 {
     const char *data = make_data("ckpt", 37, 60, 16);
@@ -176,6 +182,35 @@ START_TEST(checkpoint_folders_and_latest)
     ck_assert(strstr(err.msg, "does not match") != NULL);
     rb_trainer_destroy(t2);
     rb_model_destroy(other);
+    /* a resume with another recipe is refused, naming the setting; more
+     * steps are allowed (the run continues) */
+    struct {
+        const char *field;
+        void (*change)(rb_train_config *);
+    } changes[] = {
+        {"optim.ns_bf16", change_ns_precision}, {"optim.muon_lr", change_muon_lr},
+        {"rbar.max", change_rbar}, {"lr.kind", change_schedule}, {"grad_accum", change_accum},
+    };
+    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
+        rb_train_config c2 = c;
+        changes[i].change(&c2);
+        rb_model *same = make_model(0);
+        rb_trainer *t3 = NULL;
+        ck_assert_msg(rb_trainer_create(&t3, same, &c2, NULL, &err) == RB_OK, "%s", err.msg);
+        ck_assert_int_eq(rb_trainer_restore(t3, dir, &err), RB_EINVAL);
+        ck_assert_msg(strstr(err.msg, changes[i].field) != NULL, "message names %s: %s", changes[i].field, err.msg);
+        rb_trainer_destroy(t3);
+        rb_model_destroy(same);
+    }
+    rb_train_config longer = c;
+    longer.steps = 12;
+    rb_model *same = make_model(0);
+    rb_trainer *t4 = NULL;
+    ck_assert(rb_trainer_create(&t4, same, &longer, NULL, &err) == RB_OK);
+    ck_assert_msg(rb_trainer_restore(t4, dir, &err) == RB_OK, "%s", err.msg);
+    ck_assert_int_eq(rb_trainer_step_count(t4), 3);
+    rb_trainer_destroy(t4);
+    rb_model_destroy(same);
     rb_trainer_destroy(t);
     rb_model_destroy(m);
 }
