@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "app_model.h"
 #include "cli.h"
@@ -120,9 +121,56 @@ static void write_metrics(FILE *f, int phase_no, const rb_train_metrics *mt, dou
     fflush(f);
 }
 
+/* On resume, drop the metrics lines that an interrupted run wrote after its
+ * last checkpoint (the resumed run writes those steps again) and a line torn
+ * by a kill, so the file holds each (phase, step) once. The file is
+ * rewritten beside itself, renamed over, and *f reopened for appending.
+ * Returns the number of lines dropped, or -1 (errno set). */
+static long metrics_rewind(FILE **f, const char *path, int phase_no, long long step)
+{
+    fflush(*f);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *in = fopen(path, "r"), *out = in ? fopen(tmp, "w") : NULL;
+    if (!in || !out) {
+        if (in) fclose(in);
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long dropped = 0;
+    while ((len = getline(&line, &cap, in)) > 0) {
+        int ph = 0;
+        long long st = 0;
+        const int complete = len >= 2 && line[len - 1] == '\n' && line[len - 2] == '}';
+        const int later = sscanf(line, "{\"phase\":%d,\"step\":%lld", &ph, &st) == 2 &&
+                          (ph > phase_no || (ph == phase_no && st > step));
+        if (!complete || later) {
+            dropped++;
+            continue;
+        }
+        fwrite(line, 1, (size_t)len, out);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        errno = e;
+        return -1;
+    }
+    FILE *nf = freopen(path, "a", *f);
+    if (!nf) return -1;
+    *f = nf;
+    return dropped;
+}
+
+static char metrics_path[4096];
+
 /* Train one phase to completion (or interruption). Returns the exit status. */
 static int run_phase(app_model *am, phase *ph, int phase_no, const char *dir, int ckpt_every, int resume,
-                     int quiet, FILE *metrics, const char *const *meta_k, const char *const *meta_v,
+                     int quiet, FILE **metrics_f, const char *const *meta_k, const char *const *meta_v,
                      int n_meta)
 {
     rb_error err = {0};
@@ -145,7 +193,17 @@ static int run_phase(app_model *am, phase *ph, int phase_no, const char *dir, in
         }
         fprintf(stderr, "retrobench train: phase %d resumed from %s/%s at step %lld\n", phase_no, dir,
                 name, (long long)rb_trainer_step_count(t));
+        long dropped = metrics_rewind(metrics_f, metrics_path, phase_no, (long long)rb_trainer_step_count(t));
+        if (dropped < 0) {
+            fprintf(stderr, "retrobench train: cannot rewrite %s: %s\n", metrics_path, strerror(errno));
+            rb_trainer_destroy(t);
+            return 1;
+        }
+        if (dropped > 0)
+            fprintf(stderr, "retrobench train: %ld metrics line(s) after that step dropped from %s "
+                            "(they are trained again)\n", dropped, metrics_path);
     }
+    FILE *metrics = *metrics_f;
     const rb_train_config *c = &ph->cfg;
     char ns[160] = "";
     if (c->optim.kind == RB_OPTIM_MUON)
@@ -365,11 +423,10 @@ int cmd_train(int argc, char **argv)
     if (am.lm.bos_id >= 0) snprintf(bos, sizeof bos, "%d", am.lm.bos_id), mk[nm] = "bos_token_id", mv[nm++] = bos;
     if (am.lm.n_eos > 0) snprintf(eos, sizeof eos, "%d", am.lm.eos_ids[0]), mk[nm] = "eos_token_id", mv[nm++] = eos;
 
-    char path[4096];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", out);
-    FILE *metrics = fopen(path, resume ? "a" : "w");
+    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", out);
+    FILE *metrics = fopen(metrics_path, resume ? "a" : "w");
     if (!metrics) {
-        fprintf(stderr, "retrobench train: cannot write %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "retrobench train: cannot write %s: %s\n", metrics_path, strerror(errno));
         app_model_close(&am);
         return 1;
     }
@@ -380,16 +437,16 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
 
     if (!p2.present) {
-        rc = run_phase(&am, &p1, 1, out, (int)ckpt_every, resume, quiet, metrics, mk, mv, nm);
+        rc = run_phase(&am, &p1, 1, out, (int)ckpt_every, resume, quiet, &metrics, mk, mv, nm);
     } else {
         char d1[4096], d2[4096], name[256];
         snprintf(d1, sizeof d1, "%s/phase1", out);
         snprintf(d2, sizeof d2, "%s/phase2", out);
         int p2_started = resume && rb_train_latest_checkpoint(d2, name, sizeof name, NULL) == RB_OK;
-        if (!p2_started) rc = run_phase(&am, &p1, 1, d1, (int)ckpt_every, resume, quiet, metrics, mk, mv, nm);
+        if (!p2_started) rc = run_phase(&am, &p1, 1, d1, (int)ckpt_every, resume, quiet, &metrics, mk, mv, nm);
         if (rc == 0) {
             fprintf(stderr, "retrobench train: phase 2: optimizer and schedules restart\n");
-            rc = run_phase(&am, &p2, 2, d2, (int)ckpt_every, resume, quiet, metrics, mk, mv, nm);
+            rc = run_phase(&am, &p2, 2, d2, (int)ckpt_every, resume, quiet, &metrics, mk, mv, nm);
         }
     }
     fclose(metrics);

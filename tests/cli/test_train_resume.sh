@@ -5,6 +5,8 @@
 #  - SIGKILL at random moments, many of them inside a checkpoint write
 #    (checkpoints every step), always leaves `latest` naming a checkpoint
 #    that loads, and --resume carries on from it;
+#  - metrics.jsonl holds each step once after resumes (lines a killed run
+#    wrote past its last checkpoint, and torn lines, are dropped);
 #  - a two-phase run restarts the optimizer and schedule for phase 2.
 # usage: test_train_resume.sh RETROBENCH
 set -u
@@ -26,7 +28,7 @@ export OMP_NUM_THREADS=1
 "$rb" surgery -m "$bin" --tokenizer "$tok" --prc 1,2,1 -o "$tmp/s.safetensors" 2>/dev/null || fail "surgery"
 common=(-m "$tmp/s.safetensors" --data "$tmp/d.rbtok" --batch 2 --rbar 4 --val-fraction 0.1 --quiet
         --lr-muon 0.01 --lr-adam 0.003 --val-depths 1)
-losses() { grep '"step"' "$1" | grep -v final | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/' | sort -n -u; }
+losses() { grep '"step"' "$1" | grep -v final | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/' | sort -n; }
 
 # 1. uninterrupted reference
 "$rb" train "${common[@]}" --steps 30 --out "$tmp/ref" 2>/dev/null || fail "reference run"
@@ -76,6 +78,16 @@ left=$(ls -d "$tmp"/kill/*.tmp-* 2>/dev/null | wc -l)
 [ "$left" -eq 0 ] || fail "$left unfinished checkpoint folders of killed writers were not swept"
 grep -q "resumed from .*$before" "$tmp/k.err" && echo "ok: $kills SIGKILLs, the newest checkpoint always loads and resumes ($before)" ||
   fail "resume after SIGKILLs: $(head -2 "$tmp/k.err")"
+m="$tmp/kill/metrics.jsonl"
+dups=$(grep -v final "$m" | sed -n 's/^{"phase":\([0-9]*\),"step":\([0-9]*\),.*/\1 \2/p' | sort | uniq -d | head -3)
+torn=$(grep -vc '}$' "$m")
+steps=$(grep -v final "$m" | grep -c '"step"')
+last=$(sed -n 's/.*"step":\([0-9]*\),.*/\1/p' "$m" | sort -n | tail -1)
+if [ -z "$dups" ] && [ "$torn" -eq 0 ] && [ "$steps" -eq "$last" ]; then
+  echo "ok: after the kills metrics.jsonl has steps 1..$last once each ($(grep -c 'dropped from' "$tmp/k.err" 2>/dev/null) rewind on the last resume)"
+else
+  fail "metrics.jsonl after kills: duplicated steps '$dups', $torn torn line(s), $steps step lines for last step $last"
+fi
 
 # 4. two phases: the optimizer restarts (phase 2's first lr multiplier is the warmup start)
 "$rb" train "${common[@]}" --steps 8 --phase2-data "$tmp/d.rbtok" --phase2-steps 6 --phase2-rbar 2 \
