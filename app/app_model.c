@@ -25,7 +25,7 @@ int app_model_open(app_model *am, const char *cmd, const char *path, const char 
     }
     if (need_tok && !am->lm.tok) {
         fprintf(stderr, "retrobench %s: %s carries no tokenizer; give one with --tokenizer "
-                        "(tokenizer.bin or tokenizer.json)\n", cmd, path);
+                        "(tokenizer.json, tokenizer.bin, or the base model's .gguf)\n", cmd, path);
         rb_loaded_model_free(&am->lm);
         return 2;
     }

@@ -54,7 +54,7 @@ typedef struct {
     size_t n_params;        /* floats */
     rb_model_format format;
     rb_tokenizer *tok;      /* NULL when the file carries none and none was given */
-    char tokenizer_path[1024]; /* the tokenizer file used, "" when embedded or none */
+    char tokenizer_path[1024]; /* the tokenizer's file (a GGUF model: the file itself), "" if none */
     int bos_id;             /* -1 when unknown */
     int n_eos;
     int eos_ids[RB_MAX_EOS_IDS];
@@ -110,6 +110,10 @@ rb_status rb_hf_folder_save(const char *dir, const rb_config *cfg, const float *
 /* The config as JSON (the checkpoint's "config" entry) and back. */
 char *rb_config_to_json(const rb_config *cfg);
 rb_status rb_config_from_json(const char *json, rb_config *cfg, const char *source, rb_error *err);
+
+/* A tokenizer from a tokenizer.json, a llama2.c tokenizer.bin, or the
+ * vocabulary a GGUF model file embeds (recognised by its magic). */
+rb_status rb_tokenizer_load_any(rb_tokenizer **out, const char *path, rb_error *err);
 
 #ifdef __cplusplus
 }

@@ -335,7 +335,8 @@ static rb_status load_from(rb_gguf *g, const rb_load_opts *opts, rb_loaded_model
     snprintf(out->source, sizeof out->source, "%s", g->path);
     params = NULL;
     if (opts && opts->tokenizer_path) {
-        if ((st = rb_tokenizer_load_file(&out->tok, opts->tokenizer_path, err))) goto fail_out;
+        if ((st = rb_tokenizer_load_any(&out->tok, opts->tokenizer_path, err))) goto fail_out;
+        snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s", opts->tokenizer_path);
         out->bos_id = rb_tokenizer_bos(out->tok);
         int eos = rb_tokenizer_eos(out->tok);
         out->n_eos = eos >= 0;
@@ -351,6 +352,8 @@ static rb_status load_from(rb_gguf *g, const rb_load_opts *opts, rb_loaded_model
     } else if ((st = rb_gguf_build_tokenizer(g, c.vocab_size, &out->tok, &out->bos_id,
                                              &out->n_eos, out->eos_ids, err))) {
         goto fail_out;
+    } else if (out->tok) { /* the embedded vocabulary: this file is the tokenizer's source */
+        snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s", g->path);
     }
     rb_param_table_free(&tab);
     free(used);

@@ -160,6 +160,8 @@ static rb_status load_tokenizer(const char *dir, int vocab, const rb_load_opts *
         size_t n = strlen(opts->tokenizer_path);
         if (n >= 5 && !strcmp(opts->tokenizer_path + n - 5, ".json"))
             return rb_tokenizer_load_file(tok, opts->tokenizer_path, err);
+        if (rb_detect_format(opts->tokenizer_path) == RB_FORMAT_GGUF) /* a GGUF's vocabulary */
+            return rb_tokenizer_load_any(tok, opts->tokenizer_path, err);
         snprintf(path, sizeof path, "%s", opts->tokenizer_path);
     } else {
         if (!dir) return RB_OK;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "io/safetensors.h"
+#include "rb_gguf.h"
 
 const char *rb_model_format_name(rb_model_format f)
 {
@@ -90,11 +91,35 @@ rb_status rb_model_file_load(const char *path, const rb_load_opts *opts, rb_load
                    "checkpoint)", path);
 }
 
+static int has_gguf_magic(const char *path)
+{
+    unsigned char m[4];
+    FILE *f = fopen(path, "rb");
+    int ok = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    if (f) fclose(f);
+    return ok;
+}
+
+rb_status rb_tokenizer_load_any(rb_tokenizer **out, const char *path, rb_error *err)
+{
+    *out = NULL;
+    if (!has_gguf_magic(path)) return rb_tokenizer_load_file(out, path, err);
+    /* the vocabulary a GGUF model embeds (a retrofit of a GGUF base points here) */
+    rb_gguf *g = NULL;
+    rb_status st = rb_gguf_open(&g, path, err);
+    if (st != RB_OK) return st;
+    st = rb_gguf_tokenizer(g, out, err);
+    rb_gguf_close(g);
+    if (st == RB_OK && !*out)
+        st = rb_fail(err, RB_EFORMAT, "%s: this GGUF file embeds no vocabulary "
+                     "(tokenizer.ggml.model absent or \"none\"); give a tokenizer file", path);
+    return st;
+}
+
 rb_status rb_io_attach_tokenizer(rb_loaded_model *out, const char *path, int json, rb_error *err)
 {
     rb_tokenizer *t = NULL;
-    rb_status rc = json ? rb_tokenizer_load_json(&t, path, err)
-                        : rb_tokenizer_load_file(&t, path, err);
+    rb_status rc = json ? rb_tokenizer_load_json(&t, path, err) : rb_tokenizer_load_any(&t, path, err);
     if (rc != RB_OK) return rc;
     int tv = rb_tokenizer_vocab_size(t);
     if (tv > out->cfg.vocab_size) {

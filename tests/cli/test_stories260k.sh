@@ -7,6 +7,9 @@
 #    project: see its README);
 #  - surgery to (1,2,1) = layers 0 | 2,3 | 4 generates at r = 1..32, and its
 #    checkpoint round-trips bit-exactly;
+#  - a checkpoint surgered from the GGUF file finds its tokenizer in that
+#    GGUF (the vocabulary is embedded) and generates what the .bin-based one
+#    does; --tokenizer also takes a GGUF;
 #  - bench decode prints its summary line.
 # usage: test_stories260k.sh RETROBENCH
 set -u
@@ -78,6 +81,20 @@ if "$rb" surgery -m "$bin" --tokenizer "$tok" --prc 1,2,1 -o "$ck" 2> "$tmp/err.
     fail "checkpoint round trip changed the file"
 else
   fail "surgery: $(cat "$tmp/err.txt")"
+fi
+
+# a retrofit of the GGUF base: its tokenizer is the GGUF's own vocabulary
+gck="$tmp/g121.safetensors"
+if "$rb" surgery -m "$gguf" --prc 1,2,1 -o "$gck" 2> "$tmp/err.txt"; then
+  a=$("$rb" generate -m "$gck" -p "Once upon a time" -n 16 -r 4 -t 0 2>"$tmp/gerr.txt")
+  b=$("$rb" generate -m "$ck" -p "Once upon a time" -n 16 -r 4 -t 0 2>/dev/null)
+  [ -n "$a" ] && [ "$a" = "$b" ] && pass "GGUF-based retrofit uses the GGUF's vocabulary: same greedy text as the .bin-based one" ||
+    fail "GGUF-based retrofit generate: '$a' vs '$b' $(cat "$tmp/gerr.txt")"
+  c=$("$rb" generate -m "$bin" --tokenizer "$gguf" -p "Once upon a time" -n 16 -t 0 2>"$tmp/gerr.txt")
+  d=$("$rb" generate -m "$bin" --tokenizer "$tok" -p "Once upon a time" -n 16 -t 0 2>/dev/null)
+  [ -n "$c" ] && [ "$c" = "$d" ] && pass "--tokenizer takes a GGUF file" || fail "--tokenizer GGUF: '$c' vs '$d' $(cat "$tmp/gerr.txt")"
+else
+  fail "surgery of the GGUF: $(cat "$tmp/err.txt")"
 fi
 
 # bench decode: the summary line last
