@@ -51,7 +51,9 @@ def rope(x, cfg):
     """x: [B, T, heads, hd]; positions 0..T-1 in every row."""
     T, hd = x.shape[1], x.shape[3]
     ang = torch.arange(T, dtype=torch.float64)[:, None] * inv_freq(cfg)[None, :]  # [T, hd/2]
-    cos, sin = torch.cos(ang)[None, :, None, :], torch.sin(ang)[None, :, None, :]
+    # angles in float64, then the dtype of x (float32 for the precision-floor run)
+    cos = torch.cos(ang)[None, :, None, :].to(x.dtype)
+    sin = torch.sin(ang)[None, :, None, :].to(x.dtype)
     if cfg["rope_layout"] == "half":
         a, b = x[..., : hd // 2], x[..., hd // 2:]
         return torch.cat([a * cos - b * sin, a * sin + b * cos], dim=-1)
@@ -154,6 +156,14 @@ def main():
     grads.tofile(os.path.join(d, "grads.bin"))
     with open(os.path.join(d, "loss.txt"), "w") as f:
         f.write(repr(loss.item()) + "\n")
+    # the same forward run by torch in float32: the precision floor of a
+    # float32 implementation of this case, printed beside the engine's error
+    torch.set_default_dtype(torch.float32)
+    with torch.no_grad():
+        p32 = {k: v.detach().float() for k, v in p.items()}
+        s32 = state0.float() if state0 is not None else None
+        model(p32, tokens, s32, cfg, case).reshape(B * T, -1).double().numpy().tofile(
+            os.path.join(d, "logits_f32.bin"))
 
 
 if __name__ == "__main__":
