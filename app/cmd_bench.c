@@ -90,34 +90,38 @@ static double gemm_rate(rb_backend *be, int bf16, int M, int N, int K, int tb)
 }
 
 /* The bf16 GEMM (Muon's Newton-Schulz) against SGEMM on the same shapes:
- * X X^T and B X of a 256 x 1376 matrix (the issue-2 model's gate|up). */
+ * X X^T and B X of a 256 x 1376 matrix (the issue-2 model's gate|up), and a
+ * large square product; every bf16 kernel this CPU can run. */
 static void bf16_gemm_report(rb_backend *be)
 {
     static const int shapes[][4] = {{256, 256, 1376, 1}, {256, 1376, 256, 0}, {1024, 1024, 1024, 0}};
-    const int has_amx = rb_backend_cpu_has_amx(be);
+    static const char *const names[] = {"sgemm_rounded", "avx512_bf16", "amx"};
     printf("bf16_gemm=\"%s\"\n", be->gemm_bf16_impl);
+    const char *was = be->gemm_bf16_impl;
     for (int s = 0; s < 3; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], tb = shapes[s][3];
-        double f32 = gemm_rate(be, 0, M, N, K, tb);
-        rb_backend_cpu_set_amx(be, 0, NULL);
-        double emu = gemm_rate(be, 1, M, N, K, tb);
-        double amx = 0;
-        if (has_amx) {
-            rb_backend_cpu_set_amx(be, 1, NULL);
-            amx = gemm_rate(be, 1, M, N, K, tb);
+        double f32 = gemm_rate(be, 0, M, N, K, tb), best = 0;
+        printf("gemm M%d N%d K%d%s: sgemm_gflops=%.1f", M, N, K, tb ? " (B^T)" : "", f32);
+        for (int k = 0; k < 3; k++) {
+            if (rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)k, NULL) != RB_OK) {
+                printf(" bf16_%s_gflops=absent", names[k]);
+                continue;
+            }
+            double g = gemm_rate(be, 1, M, N, K, tb);
+            if (g > best) best = g;
+            printf(" bf16_%s_gflops=%.1f", names[k], g);
         }
-        printf("gemm M%d N%d K%d%s: sgemm_gflops=%.1f bf16_emulated_gflops=%.1f "
-               "bf16_amx_gflops=%s%.1f ratio_amx_vs_sgemm=%.2f\n",
-               M, N, K, tb ? " (B^T)" : "", f32, emu, has_amx ? "" : "absent:", amx,
-               f32 > 0 ? amx / f32 : 0);
+        printf(" best_bf16_vs_sgemm=%.2f\n", f32 > 0 ? best / f32 : 0);
     }
+    for (int k = 2; k >= 0; k--) /* back to the kernel chosen at creation */
+        if (rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)k, NULL) == RB_OK && be->gemm_bf16_impl == was) break;
 }
 
 typedef struct {
     int dim, heads, kv_heads, hidden, vocab, P, R, C, n, k, B, T, steps, warmup, olmo;
     rb_optim_kind optim;
     int no_optim, paired, ns_gram, ns_prec; /* ns_prec: -1 default, 0 fp32, 1 bf16 */
-    int bf16_emulated;              /* gemm_bf16 without AMX tiles */
+    int bf16_kernel;                /* -1: the best this CPU has; else rb_cpu_bf16_kernel */
 } train_bench;
 
 static void usage_bench(FILE *f)
@@ -134,7 +138,7 @@ static void usage_bench(FILE *f)
             "  (paired: Muon trains; AdamW steps on the same gradients are timed too, and\n"
             "   tokens/s is reported for both from the same forward/backward times)\n"
             "  --ns-precision bf16|fp32 (bf16, the paper's; fp32 with --ns-gram)\n"
-            "  --bf16-emulated (bf16 GEMM as SGEMM on rounded copies even where AMX exists)\n");
+            "  --bf16-kernel amx|avx512|sgemm (default: the best this CPU has)\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int *out)
@@ -151,7 +155,7 @@ static int parse_int(const char *opt, const char *s, int lo, int *out)
 
 static int bench_train(int argc, char **argv)
 {
-    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0, 0, -1, 0};
+    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0, 0, -1, -1};
     static const struct option opts[] = {
         {"dim", 1, 0, 'd'},      {"heads", 1, 0, 'H'},     {"kv-heads", 1, 0, 'K'},
         {"hidden", 1, 0, 'F'},   {"vocab", 1, 0, 'V'},     {"prelude", 1, 0, 'P'},
@@ -159,7 +163,7 @@ static int bench_train(int argc, char **argv)
         {"grad-iters", 1, 0, 'k'}, {"batch", 1, 0, 'B'},   {"seq", 1, 0, 'T'},
         {"steps", 1, 0, 's'},    {"warmup", 1, 0, 'w'},    {"optim", 1, 0, 'o'},
         {"block", 1, 0, 'b'},    {"ns-gram", 0, 0, 'G'},   {"help", 0, 0, 'h'},
-        {"ns-precision", 1, 0, 'p'}, {"bf16-emulated", 0, 0, 'E'}, {0, 0, 0, 0}};
+        {"ns-precision", 1, 0, 'p'}, {"bf16-kernel", 1, 0, 'E'}, {0, 0, 0, 0}};
     int c, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -205,7 +209,15 @@ static int bench_train(int argc, char **argv)
                 rc = -1;
             }
             break;
-        case 'E': b.bf16_emulated = 1; break;
+        case 'E':
+            if (!strcmp(optarg, "amx")) b.bf16_kernel = RB_CPU_BF16_AMX;
+            else if (!strcmp(optarg, "avx512")) b.bf16_kernel = RB_CPU_BF16_AVX512;
+            else if (!strcmp(optarg, "sgemm")) b.bf16_kernel = RB_CPU_BF16_SGEMM;
+            else {
+                fprintf(stderr, "retrobench bench: --bf16-kernel must be amx, avx512 or sgemm, not '%s'\n", optarg);
+                rc = -1;
+            }
+            break;
         case 'h': usage_bench(stdout); return 0;
         default: usage_bench(stderr); return 2;
         }
@@ -218,7 +230,11 @@ static int bench_train(int argc, char **argv)
         fprintf(stderr, "retrobench bench: %s\n", err.msg);
         return 1;
     }
-    if (b.bf16_emulated) rb_backend_cpu_set_amx(be, 0, NULL);
+    if (b.bf16_kernel >= 0 && rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)b.bf16_kernel, &err) != RB_OK) {
+        fprintf(stderr, "retrobench bench: %s\n", err.msg);
+        rb_backend_destroy(be);
+        return 1;
+    }
     rb_config cfg;
     rb_config_defaults(&cfg);
     cfg.vocab_size = b.vocab;

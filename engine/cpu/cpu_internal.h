@@ -19,8 +19,8 @@ typedef struct {
     size_t *cap;    /* floats per thread */
     int failed;     /* sticky: a kernel could not get scratch; sync() reports it */
     size_t failed_bytes;
-    int has_amx;    /* the CPU and kernel allow AMX tiles (probed once at creation) */
-    int use_amx;    /* gemm_bf16 uses the AMX kernel (else SGEMM on rounded copies) */
+    int has_bf16[3]; /* per rb_cpu_bf16_kernel: usable here (probed once at creation) */
+    int bf16_kernel; /* the rb_cpu_bf16_kernel gemm_bf16 / syrk_bf16 use */
     void *bf16_buf[RB_CPU_MAX_CALLERS]; /* gemm_bf16's packed operands per calling thread */
     size_t bf16_cap[RB_CPU_MAX_CALLERS];
 } rb_cpu_ctx;
@@ -29,6 +29,8 @@ typedef struct {
  * (its OpenMP thread number: concurrent callers each have their own);
  * NULL on allocation failure, which is recorded for the next sync(). */
 void *rb_cpu_bf16_buffer(rb_backend *be, size_t bytes);
+/* 1 when AVX512-BF16 instructions can be used here. */
+int rb_cpu_avx512bf16_probe(void);
 /* 1 when AMX-BF16 tiles can be used here (asks the kernel for permission). */
 int rb_cpu_amx_probe(void);
 

@@ -154,11 +154,18 @@ struct rb_backend {
 
 /* The CPU reference backend (OpenBLAS + OpenMP); always available. */
 rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err);
-/* The CPU's gemm_bf16 uses AMX tiles when the CPU and kernel allow it
- * (detected at creation), else SGEMM on rounded copies; tests and
- * benchmarks can switch. Asking for AMX where there is none fails. */
-rb_status rb_backend_cpu_set_amx(rb_backend *be, int on, rb_error *err);
-int rb_backend_cpu_has_amx(const rb_backend *be);
+/* How the CPU backend computes gemm_bf16 / syrk_bf16 (same numbers, up to
+ * summation order): AMX tiles where the CPU and kernel allow them, else
+ * SGEMM on rounded copies, chosen at creation; AVX512-BF16 dot products
+ * only when asked for (on Intel cores they run no faster than SGEMM).
+ * Asking for a kernel the CPU lacks fails with RB_EUNSUPPORTED. */
+typedef enum {
+    RB_CPU_BF16_SGEMM = 0,  /* SGEMM on bf16-rounded copies (any CPU) */
+    RB_CPU_BF16_AVX512 = 1, /* VDPBF16PS (Cooper Lake, Sapphire Rapids, Zen 4 ...) */
+    RB_CPU_BF16_AMX = 2     /* TDPBF16PS tiles (Sapphire Rapids and later) */
+} rb_cpu_bf16_kernel;
+rb_status rb_backend_cpu_set_bf16(rb_backend *be, rb_cpu_bf16_kernel k, rb_error *err);
+int rb_backend_cpu_has_bf16(const rb_backend *be, rb_cpu_bf16_kernel k);
 
 static inline void rb_backend_destroy(rb_backend *be)
 {

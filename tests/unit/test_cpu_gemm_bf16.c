@@ -3,8 +3,8 @@
  * with the rounding done here independently (nearest, ties to even, by
  * comparing the two neighbouring bf16 values in double).
  *
- * Both implementations are checked: SGEMM on rounded copies (everywhere)
- * and the AMX tile kernel (where the CPU has it; said when it does not).
+ * Every kernel the CPU can run is checked: SGEMM on rounded copies
+ * (everywhere), AVX512-BF16 and AMX tiles (where present; said when not).
  * Shapes cover partial tiles in every dimension, all four transposes, row
  * strides wider than the matrix, alpha/beta, and beta = 0 ignoring NaN in C.
  * The result must also differ from the unrounded product by about bf16's
@@ -40,10 +40,12 @@ typedef struct {
 } gcase;
 
 /* max over elements of |C - ref| / bound, and of |C - exact| / |exact| */
-static void run_case(const gcase *g, int amx)
+static const char *const kname[] = {"sgemm ", "avx512", "amx   "};
+
+static void run_case(const gcase *g, int kernel)
 {
     rb_error err = {0};
-    ck_assert_msg(rb_backend_cpu_set_amx(be, amx, &err) == RB_OK, "%s", err.msg);
+    ck_assert_msg(rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)kernel, &err) == RB_OK, "%s", err.msg);
     const int ar = g->ta ? g->K : g->M, ac = g->ta ? g->M : g->K;
     const int br = g->tb ? g->N : g->K, bc = g->tb ? g->K : g->N;
     const int lda = ac + g->pad, ldb = bc + g->pad, ldc = g->N + g->pad;
@@ -97,7 +99,7 @@ static void run_case(const gcase *g, int amx)
                           "C[%d][%d] beyond N was written", i, j);
     printf("%s M%d N%d K%d ta%d tb%d pad%d alpha%g beta%g: error/bound %.3f, "
            "rounding effect %.2e\n",
-           amx ? "amx     " : "emulated", g->M, g->N, g->K, g->ta, g->tb, g->pad, (double)g->alpha,
+           kname[kernel], g->M, g->N, g->K, g->ta, g->tb, g->pad, (double)g->alpha,
            (double)g->beta, worst, worst_exact);
     ck_assert_msg(worst <= 1.0, "error %.3g times the fp32 summation bound", worst);
     /* rounding to 8 mantissa bits shows: the products move by ~2^-9 */
@@ -118,32 +120,26 @@ static const gcase cases[] = {
     {256, 256, 1376, 0, 1, 0, 1.0f, 0.0f},
 };
 
-START_TEST(emulated_matches_rounded_reference)
+/* _i: the kernel (rb_cpu_bf16_kernel) */
+START_TEST(kernel_matches_rounded_reference)
 {
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 0);
-}
-END_TEST
-
-START_TEST(amx_matches_rounded_reference)
-{
-    if (!rb_backend_cpu_has_amx(be)) {
-        printf("this CPU offers no AMX-BF16 tiles: the AMX kernel is not exercised here\n");
+    if (!rb_backend_cpu_has_bf16(be, (rb_cpu_bf16_kernel)_i)) {
+        printf("this CPU cannot run the %s kernel: not exercised here\n", kname[_i]);
         rb_error err = {0};
-        ck_assert_msg(rb_backend_cpu_set_amx(be, 1, &err) == RB_EUNSUPPORTED,
-                      "asking for absent AMX must fail");
-        ck_assert_msg(strstr(err.msg, "AMX") != NULL, "message: %s", err.msg);
+        ck_assert_msg(rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)_i, &err) == RB_EUNSUPPORTED,
+                      "asking for an absent kernel must fail");
         return;
     }
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], 1);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i], _i);
 }
 END_TEST
 
 /* syrk_bf16: C = alpha A A^T against the same reference, exactly symmetric,
  * and equal to gemm_bf16(A, A^T) up to summation order */
-static void run_syrk(int trans, int N, int K, int pad, float alpha, int amx)
+static void run_syrk(int trans, int N, int K, int pad, float alpha, int kernel)
 {
     rb_error err = {0};
-    ck_assert_msg(rb_backend_cpu_set_amx(be, amx, &err) == RB_OK, "%s", err.msg);
+    ck_assert_msg(rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)kernel, &err) == RB_OK, "%s", err.msg);
     const int rows = trans ? K : N, cols = trans ? N : K; /* A as stored */
     const int lda = cols + pad, ldc = N + pad;
     float *A = malloc((size_t)rows * lda * sizeof(float)), *C = malloc((size_t)N * ldc * sizeof(float));
@@ -169,7 +165,7 @@ static void run_syrk(int trans, int N, int K, int pad, float alpha, int amx)
             double bound = (K + 4) * 0x1p-23 * fabs(alpha) * sabs + 1e-30;
             worst = fmax(worst, fabs(got - alpha * s) / bound);
         }
-    printf("%s syrk trans%d N%d K%d pad%d alpha%g: error/bound %.3f\n", amx ? "amx     " : "emulated",
+    printf("%s syrk trans%d N%d K%d pad%d alpha%g: error/bound %.3f\n", kname[kernel],
            trans, N, K, pad, (double)alpha, worst);
     ck_assert_msg(worst <= 1.0, "syrk N%d K%d: error %.3g times the bound", N, K, worst);
     free(A);
@@ -179,10 +175,12 @@ static void run_syrk(int trans, int N, int K, int pad, float alpha, int amx)
 START_TEST(syrk_matches_rounded_reference)
 {
     static const int shapes[][3] = {{1, 1, 0}, {17, 45, 3}, {32, 32, 0}, {70, 33, 1}, {256, 512, 0}, {96, 96, 2}};
-    for (int amx = 0; amx <= rb_backend_cpu_has_amx(be); amx++)
+    for (int k = 0; k < 3; k++) {
+        if (!rb_backend_cpu_has_bf16(be, (rb_cpu_bf16_kernel)k)) continue;
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
             for (int trans = 0; trans <= 1; trans++)
-                run_syrk(trans, shapes[i][0], shapes[i][1], shapes[i][2], i % 2 ? 2.0315f : 1.0f, amx);
+                run_syrk(trans, shapes[i][0], shapes[i][1], shapes[i][2], i % 2 ? 2.0315f : 1.0f, k);
+    }
 }
 END_TEST
 
@@ -193,9 +191,10 @@ END_TEST
 START_TEST(output_may_alias_an_operand)
 {
     const int R = 70, Cn = 300;
-    for (int amx = 0; amx <= rb_backend_cpu_has_amx(be); amx++) {
+    for (int k = 0; k < 3; k++) {
+        if (!rb_backend_cpu_has_bf16(be, (rb_cpu_bf16_kernel)k)) continue;
         rb_error err = {0};
-        ck_assert(rb_backend_cpu_set_amx(be, amx, &err) == RB_OK);
+        ck_assert(rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)k, &err) == RB_OK);
         for (int side = 0; side < 2; side++) { /* 0: S[R,R] X[R,C]; 1: X[C,R] S[R,R] */
             const int M = side ? Cn : R, N = side ? R : Cn;
             float *S = malloc((size_t)R * R * sizeof(float)), *X = malloc((size_t)M * N * sizeof(float));
@@ -212,7 +211,7 @@ START_TEST(output_may_alias_an_operand)
             }
             ck_assert(be->sync(be, &err) == RB_OK);
             ck_assert_msg(memcmp(sep, X, (size_t)M * N * sizeof(float)) == 0,
-                          "%s: C aliasing %s differs from a separate C", amx ? "amx" : "emulated",
+                          "%s: C aliasing %s differs from a separate C", kname[k],
                           side ? "A" : "B");
             free(S);
             free(X);
@@ -225,14 +224,15 @@ END_TEST
 START_TEST(empty_and_k0)
 {
     /* K = 0: C = beta C, like gemm */
-    float C[4] = {1, 2, 3, 4};
-    for (int amx = 0; amx <= rb_backend_cpu_has_amx(be); amx++) {
+    float C[4] = {1, 2, 3, 4}, want = 1.0f;
+    for (int k = 0; k < 3; k++) {
+        if (!rb_backend_cpu_has_bf16(be, (rb_cpu_bf16_kernel)k)) continue;
         rb_error err = {0};
-        ck_assert(rb_backend_cpu_set_amx(be, amx, &err) == RB_OK);
+        ck_assert(rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)k, &err) == RB_OK);
         be->gemm_bf16(be, 0, 0, 2, 2, 0, 1.0f, NULL, 1, NULL, 2, 2.0f, C, 2);
         be->gemm_bf16(be, 0, 0, 0, 2, 5, 1.0f, NULL, 5, NULL, 2, 0.0f, C, 2); /* M = 0: nothing */
+        want *= 2.0f;
     }
-    float want = rb_backend_cpu_has_amx(be) ? 4.0f : 2.0f;
     ck_assert_msg(C[0] == want * 1 && C[3] == want * 4, "K = 0 must scale C by beta (%g %g)",
                   (double)C[0], (double)C[3]);
 }
@@ -245,8 +245,7 @@ int main(void)
     Suite *s = suite_create("cpu_gemm_bf16");
     TCase *tc = tcase_create("gemm");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, emulated_matches_rounded_reference);
-    tcase_add_test(tc, amx_matches_rounded_reference);
+    tcase_add_loop_test(tc, kernel_matches_rounded_reference, 0, 3);
     tcase_add_test(tc, syrk_matches_rounded_reference);
     tcase_add_test(tc, output_may_alias_an_operand);
     tcase_add_test(tc, empty_and_k0);
