@@ -134,18 +134,18 @@ rb_status rb_trainer_create(rb_trainer **out, rb_model *m, const rb_train_config
     t->m = m;
     t->cfg = *c;
     t->stop = stop;
-    st = rb_model_enable_grads(m, err);
+    st = c->score_only ? RB_OK : rb_model_enable_grads(m, err);
     if (st == RB_OK) st = open_data(t, err);
     if (st == RB_OK) {
         int kmax = 0;
-        if (rb_config_is_recurrent(&m->cfg)) {
+        if (rb_config_is_recurrent(&m->cfg) && !c->score_only) {
             kmax = c->backprop.max_value < c->rbar.max_value ? c->backprop.max_value : c->rbar.max_value;
             if (c->depth.mode == RB_DEPTH_FIXED_EVAL) kmax = 0;
             if (kmax < 1 && c->depth.mode != RB_DEPTH_FIXED_EVAL) kmax = 1;
         }
         st = rb_workspace_create(&t->ws, m, c->batch, t->T, kmax, err);
     }
-    if (st == RB_OK) st = rb_optimizer_create(&t->opt, m, &c->optim, err);
+    if (st == RB_OK && !c->score_only) st = rb_optimizer_create(&t->opt, m, &c->optim, err);
     if (st == RB_OK) {
         size_t rows = (size_t)c->batch;
         t->rowbuf = malloc(rows * (size_t)(t->T + 1) * sizeof(int32_t));
@@ -208,6 +208,8 @@ rb_status rb_trainer_step(rb_trainer *t, rb_train_metrics *mt, rb_error *err)
     rb_train_metrics local;
     if (!mt) mt = &local;
     memset(mt, 0, sizeof *mt);
+    if (!t->opt)
+        return rb_fail(err, RB_EINVAL, "training: this trainer was made for scoring only (score_only)");
     if (rb_trainer_done(t))
         return rb_fail(err, RB_EINVAL, "training: all %lld steps are done", (long long)c->steps);
     const double t0 = now_s();

@@ -172,6 +172,7 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
                           int n_extra, rb_error *err)
 {
     rb_model *m = t->m;
+    if (!t->opt) return rb_fail(err, RB_EINVAL, "checkpoint: a scoring-only trainer has no training state");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return rb_fail(err, RB_EIO, "checkpoint: cannot create %s: %s", dir, strerror(errno));
     char name[64], final_dir[4096], tmp_dir[4096], path[4200];
@@ -287,6 +288,7 @@ static int64_t json_int(const cJSON *o, const char *key, int *ok)
 rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err)
 {
     rb_model *m = t->m;
+    if (!t->opt) return rb_fail(err, RB_EINVAL, "checkpoint: a scoring-only trainer cannot resume training");
     char ck[4096], name[256], path[4200];
     snprintf(path, sizeof path, "%s/latest", dir);
     if (access(path, R_OK) == 0) {

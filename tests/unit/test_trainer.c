@@ -292,6 +292,37 @@ START_TEST(bad_training_configs)
 }
 END_TEST
 
+/* A scoring-only trainer gives the same held-out losses bit for bit as a
+ * training one, allocates no gradients, and refuses to step or checkpoint. */
+START_TEST(score_only_scores_like_a_trainer)
+{
+    const char *data = make_data("score", 37, 80, 24);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 5);
+    rb_model *ma = make_model(1), *mb = make_model(1);
+    rb_trainer *ta = NULL, *tb = NULL;
+    ck_assert(rb_trainer_create(&ta, ma, &c, NULL, &err) == RB_OK);
+    rb_train_config cs = c;
+    cs.score_only = 1;
+    ck_assert_msg(rb_trainer_create(&tb, mb, &cs, NULL, &err) == RB_OK, "%s", err.msg);
+    ck_assert_msg(mb->grads == NULL, "a scoring-only trainer allocated gradients");
+    for (int depth = 1; depth <= 8; depth *= 2) {
+        double la = 0, lb = 0;
+        ck_assert(rb_trainer_validate(ta, depth, &la, &err) == RB_OK);
+        ck_assert_msg(rb_trainer_validate(tb, depth, &lb, &err) == RB_OK, "%s", err.msg);
+        ck_assert_msg(memcmp(&la, &lb, sizeof la) == 0, "depth %d: %.17g vs %.17g", depth, la, lb);
+    }
+    ck_assert_int_eq(rb_trainer_step(tb, NULL, &err), RB_EINVAL);
+    ck_assert(strstr(err.msg, "scoring only") != NULL);
+    ck_assert_int_eq(rb_trainer_save(tb, rb_test_tmp_path("score_ck"), NULL, NULL, NULL, 0, &err), RB_EINVAL);
+    rb_trainer_destroy(ta);
+    rb_trainer_destroy(tb);
+    rb_model_destroy(ma);
+    rb_model_destroy(mb);
+}
+END_TEST
+
 int main(void)
 {
     be = rb_test_cpu_backend();
@@ -303,6 +334,7 @@ int main(void)
     tcase_add_test(tc, non_finite_steps_are_skipped_then_stop);
     tcase_add_test(tc, interrupt_abandons_the_step);
     tcase_add_test(tc, bad_training_configs);
+    tcase_add_test(tc, score_only_scores_like_a_trainer);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
     return rc;
