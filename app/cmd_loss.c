@@ -63,7 +63,7 @@ int cmd_loss(int argc, char **argv)
      * score "all rows" as the held-out part of a split with one train row */
     int all = c.val_fraction >= 1;
     if (all) c.val_fraction = 0.999999;
-    c.score_only = 1; /* no gradients, optimizer state or backward activations */
+    c.score_only = 1; /* no gradients, optimizer state or gradient-iteration activations */
     if (rb_trainer_create(&t, am.m, &c, NULL, &err) != RB_OK) {
         fprintf(stderr, "retrobench loss: %s\n", err.msg);
         app_model_close(&am);

@@ -59,8 +59,8 @@ typedef struct {
     uint64_t seed;
     int max_bad_steps;    /* consecutive non-finite steps before stopping (3) */
     int score_only;       /* 1: held-out scoring only (rb_trainer_validate): no gradients,
-                             optimizer or backward activations are allocated, and step,
-                             save and restore refuse */
+                             no optimizer state and no gradient iterations' activations
+                             are allocated; step, save and restore refuse */
 } rb_train_config;
 
 /* The paper's main recipe with the given rbar_max (4 or 32). */
