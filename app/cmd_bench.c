@@ -31,41 +31,8 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Best GFLOP/s of SGEMM over a few shapes, each run for ~0.4 s. */
-static double sgemm_peak(rb_backend *be, int extra_m, int extra_n, int extra_k)
-{
-    int shapes[4][3] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {2048, 1024, 512}, {0, 0, 0}};
-    shapes[3][0] = extra_m;
-    shapes[3][1] = extra_n;
-    shapes[3][2] = extra_k;
-    double best = 0;
-    for (int s = 0; s < 4; s++) {
-        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-        if (M <= 0) continue;
-        float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N),
-              *C = malloc(sizeof(float) * (size_t)M * N);
-        if (!A || !B || !C) {
-            free(A), free(B), free(C);
-            continue;
-        }
-        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 13) * 1e-3f;
-        for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 7) * 1e-3f;
-        be->gemm(be, 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N); /* warm */
-        int reps = 0;
-        double t0 = now_s(), t;
-        do {
-            be->gemm(be, 0, 1, M, N, K, 1.0f, A, K, B, K, 0.0f, C, N);
-            reps++;
-            t = now_s() - t0;
-        } while (t < 0.4);
-        double gf = 2.0 * M * N * K * reps / t / 1e9;
-        if (gf > best) best = gf;
-        free(A), free(B), free(C);
-    }
-    return best;
-}
-
-/* GFLOP/s of one shape through gemm (fp32) or gemm_bf16, best of 0.3 s */
+/* GFLOP/s of one shape through gemm (fp32) or gemm_bf16, timed over ~0.4 s
+ * after one warm-up call; 0 when memory runs out. */
 static double gemm_rate(rb_backend *be, int bf16, int M, int N, int K, int tb)
 {
     float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N),
@@ -82,22 +49,36 @@ static double gemm_rate(rb_backend *be, int bf16, int M, int N, int K, int tb)
             (bf16 ? be->gemm_bf16 : be->gemm)(be, 0, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
             reps++;
             t = now_s() - t0;
-        } while (t < 0.3);
+        } while (t < 0.4);
         gf = 2.0 * M * N * K * reps / t / 1e9;
     }
     free(A), free(B), free(C);
     return gf;
 }
 
+/* Best GFLOP/s of SGEMM (A B^T) over a few shapes and the given one. */
+static double sgemm_peak(rb_backend *be, int extra_m, int extra_n, int extra_k)
+{
+    const int shapes[4][3] = {{1024, 1024, 1024}, {2048, 2048, 2048}, {2048, 1024, 512},
+                              {extra_m, extra_n, extra_k}};
+    double best = 0;
+    for (int s = 0; s < 4; s++) {
+        if (shapes[s][0] <= 0) continue;
+        double gf = gemm_rate(be, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1);
+        if (gf > best) best = gf;
+    }
+    return best;
+}
+
 /* The bf16 GEMM (Muon's Newton-Schulz) against SGEMM on the same shapes:
  * X X^T and B X of a 256 x 1376 matrix (the issue-2 model's gate|up), and a
- * large square product; every bf16 kernel this CPU can run. */
+ * large square product; every bf16 kernel this CPU can run. Leaves the
+ * backend on whichever kernel ran last (the caller destroys it). */
 static void bf16_gemm_report(rb_backend *be)
 {
     static const int shapes[][4] = {{256, 256, 1376, 1}, {256, 1376, 256, 0}, {1024, 1024, 1024, 0}};
     static const char *const names[] = {"sgemm_rounded", "avx512_bf16", "amx"};
     printf("bf16_gemm=\"%s\"\n", be->gemm_bf16_impl);
-    const char *was = be->gemm_bf16_impl;
     for (int s = 0; s < 3; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], tb = shapes[s][3];
         double f32 = gemm_rate(be, 0, M, N, K, tb), best = 0;
@@ -113,8 +94,6 @@ static void bf16_gemm_report(rb_backend *be)
         }
         printf(" best_bf16_vs_sgemm=%.2f\n", f32 > 0 ? best / f32 : 0);
     }
-    for (int k = 2; k >= 0; k--) /* back to the kernel chosen at creation */
-        if (rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)k, NULL) == RB_OK && be->gemm_bf16_impl == was) break;
 }
 
 typedef struct {

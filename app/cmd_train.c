@@ -121,14 +121,21 @@ static void write_metrics(FILE *f, int phase_no, const rb_train_metrics *mt, dou
     fflush(f);
 }
 
+/* OUT/metrics.jsonl, open for appending */
+typedef struct {
+    FILE *f;
+    char path[4096];
+} metrics_file;
+
 /* On resume, drop the metrics lines that an interrupted run wrote after its
  * last checkpoint (the resumed run writes those steps again) and a line torn
  * by a kill, so the file holds each (phase, step) once. The file is
- * rewritten beside itself, renamed over, and *f reopened for appending.
+ * rewritten beside itself, renamed over, and reopened for appending.
  * Returns the number of lines dropped, or -1 (errno set). */
-static long metrics_rewind(FILE **f, const char *path, int phase_no, long long step)
+static long metrics_rewind(metrics_file *mf, int phase_no, long long step)
 {
-    fflush(*f);
+    const char *path = mf->path;
+    fflush(mf->f);
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *in = fopen(path, "r"), *out = in ? fopen(tmp, "w") : NULL;
@@ -160,17 +167,15 @@ static long metrics_rewind(FILE **f, const char *path, int phase_no, long long s
         errno = e;
         return -1;
     }
-    FILE *nf = freopen(path, "a", *f);
+    FILE *nf = freopen(path, "a", mf->f);
     if (!nf) return -1;
-    *f = nf;
+    mf->f = nf;
     return dropped;
 }
 
-static char metrics_path[4096];
-
 /* Train one phase to completion (or interruption). Returns the exit status. */
 static int run_phase(app_model *am, phase *ph, int phase_no, const char *dir, int ckpt_every, int resume,
-                     int quiet, FILE **metrics_f, const char *const *meta_k, const char *const *meta_v,
+                     int quiet, metrics_file *mf, const char *const *meta_k, const char *const *meta_v,
                      int n_meta)
 {
     rb_error err = {0};
@@ -193,17 +198,17 @@ static int run_phase(app_model *am, phase *ph, int phase_no, const char *dir, in
         }
         fprintf(stderr, "retrobench train: phase %d resumed from %s/%s at step %lld\n", phase_no, dir,
                 name, (long long)rb_trainer_step_count(t));
-        long dropped = metrics_rewind(metrics_f, metrics_path, phase_no, (long long)rb_trainer_step_count(t));
+        long dropped = metrics_rewind(mf, phase_no, (long long)rb_trainer_step_count(t));
         if (dropped < 0) {
-            fprintf(stderr, "retrobench train: cannot rewrite %s: %s\n", metrics_path, strerror(errno));
+            fprintf(stderr, "retrobench train: cannot rewrite %s: %s\n", mf->path, strerror(errno));
             rb_trainer_destroy(t);
             return 1;
         }
         if (dropped > 0)
             fprintf(stderr, "retrobench train: %ld metrics line(s) after that step dropped from %s "
-                            "(they are trained again)\n", dropped, metrics_path);
+                            "(they are trained again)\n", dropped, mf->path);
     }
-    FILE *metrics = *metrics_f;
+    FILE *metrics = mf->f;
     const rb_train_config *c = &ph->cfg;
     char ns[160] = "";
     if (c->optim.kind == RB_OPTIM_MUON)
@@ -423,10 +428,11 @@ int cmd_train(int argc, char **argv)
     if (am.lm.bos_id >= 0) snprintf(bos, sizeof bos, "%d", am.lm.bos_id), mk[nm] = "bos_token_id", mv[nm++] = bos;
     if (am.lm.n_eos > 0) snprintf(eos, sizeof eos, "%d", am.lm.eos_ids[0]), mk[nm] = "eos_token_id", mv[nm++] = eos;
 
-    snprintf(metrics_path, sizeof metrics_path, "%s/metrics.jsonl", out);
-    FILE *metrics = fopen(metrics_path, resume ? "a" : "w");
-    if (!metrics) {
-        fprintf(stderr, "retrobench train: cannot write %s: %s\n", metrics_path, strerror(errno));
+    metrics_file metrics;
+    snprintf(metrics.path, sizeof metrics.path, "%s/metrics.jsonl", out);
+    metrics.f = fopen(metrics.path, resume ? "a" : "w");
+    if (!metrics.f) {
+        fprintf(stderr, "retrobench train: cannot write %s: %s\n", metrics.path, strerror(errno));
         app_model_close(&am);
         return 1;
     }
@@ -449,7 +455,7 @@ int cmd_train(int argc, char **argv)
             rc = run_phase(&am, &p2, 2, d2, (int)ckpt_every, resume, quiet, &metrics, mk, mv, nm);
         }
     }
-    fclose(metrics);
+    fclose(metrics.f);
     app_model_close(&am);
     return rc;
 }

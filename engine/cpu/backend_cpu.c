@@ -192,7 +192,7 @@ rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err)
     be->syrk_bf16 = rb_cpu_syrk_bf16;
     c->has_bf16[RB_CPU_BF16_SGEMM] = 1;
     c->has_bf16[RB_CPU_BF16_AVX512] = rb_cpu_avx512bf16_probe();
-    c->has_bf16[RB_CPU_BF16_AMX] = c->has_bf16[RB_CPU_BF16_AVX512] && rb_cpu_amx_probe();
+    c->has_bf16[RB_CPU_BF16_AMX] = rb_cpu_amx_probe();
     /* AVX512-BF16 is not chosen by itself: on Intel cores VDPBF16PS issues
      * at the FMA rate, and measured here it ran no faster than SGEMM on
      * rounded copies (docs/DESIGN.md); it is there to be asked for. */

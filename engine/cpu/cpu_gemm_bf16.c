@@ -76,20 +76,17 @@ int rb_cpu_avx512bf16_probe(void)
     return (lo & need) == need;
 }
 
+/* AMX needs what AVX512-BF16 needs (the packing uses it) plus the tile
+ * instructions, tile state enabled in XCR0 and the kernel's permission. */
 int rb_cpu_amx_probe(void)
 {
+    if (!rb_cpu_avx512bf16_probe()) return 0;
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(1, 0, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0; /* OSXSAVE */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    int avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1;
-    int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1;
-    if (!avx512f || !avx512bw || !amx_bf16 || !amx_tile) return 0;
-    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1)) return 0; /* AVX512_BF16 */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 22) & 1) || !((d >> 24) & 1))
+        return 0; /* AMX-BF16, AMX-TILE */
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    /* x87/SSE/AVX (bits 1-2), opmask/ZMM (5-7), tile config and data (17-18) */
-    const unsigned need = (1u << 1) | (1u << 2) | (7u << 5) | (3u << 17);
-    if ((lo & need) != need) return 0;
+    if (((lo >> 17) & 3u) != 3u) return 0; /* tile config and tile data state */
     /* Linux hands out the 8 KiB tile state only on request (per process) */
     return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
 }

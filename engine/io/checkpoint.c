@@ -51,12 +51,7 @@ static char *plan_to_json(const rb_retrofit_plan *p)
     }
     ok = ok && cJSON_AddStringToObject(o, "adapter_init", p->adapter_init) &&
          cJSON_AddStringToObject(o, "base_model", p->base_model);
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!text) return NULL;
-    char *copy = strdup(text);
-    cJSON_free(text);
-    return copy;
+    return rb_json_take_text(o, ok, 0);
 }
 
 static rb_status plan_from_json(const char *json, int n_layers, const char *src,
@@ -221,12 +216,7 @@ static char *metadata_as_json(const rb_safetensors *st)
     for (int i = 0; ok && i < rb_st_metadata_count(st); i++)
         ok = cJSON_AddStringToObject(o, rb_st_metadata_key(st, i), rb_st_metadata_value(st, i)) !=
              NULL;
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!text) return NULL;
-    char *copy = strdup(text);
-    cJSON_free(text);
-    return copy;
+    return rb_json_take_text(o, ok, 0);
 }
 
 rb_status rb_load_checkpoint(const char *path, const rb_load_opts *opts, rb_loaded_model *out,

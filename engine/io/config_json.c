@@ -90,12 +90,7 @@ char *rb_config_to_json(const rb_config *cfg)
             ok = v >= 0 && v < n && cJSON_AddStringToObject(o, f->key, f->names[v]) != NULL;
         }
     }
-    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!text) return NULL;
-    char *copy = strdup(text);
-    cJSON_free(text);
-    return copy;
+    return rb_json_take_text(o, ok, 0);
 }
 
 rb_status rb_config_from_json(const char *json, rb_config *cfg, const char *source, rb_error *err)

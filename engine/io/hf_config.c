@@ -407,15 +407,7 @@ char *rb_hf_config_to_json(const rb_config *cfg_in, int bos_id, int eos_id, rb_e
     ok = ok && cJSON_AddBoolToObject(o, "attention_bias", 0);
     if (!olmo) ok = ok && cJSON_AddBoolToObject(o, "mlp_bias", 0);
     ok = ok && cJSON_AddStringToObject(o, "torch_dtype", "float32");
-    char *text = ok ? cJSON_Print(o) : NULL;
-    cJSON_Delete(o);
-    if (!text) {
-        rb_fail(err, RB_ENOMEM, "writing config.json: out of memory");
-        return NULL;
-    }
-    /* Hand back memory from malloc whatever allocator cJSON was built with. */
-    char *copy = strdup(text);
-    cJSON_free(text);
-    if (!copy) rb_fail(err, RB_ENOMEM, "writing config.json: out of memory");
-    return copy;
+    char *text = rb_json_take_text(o, ok, 1);
+    if (!text) rb_fail(err, RB_ENOMEM, "writing config.json: out of memory");
+    return text;
 }

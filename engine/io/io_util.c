@@ -114,6 +114,16 @@ const char *rb_json_type_name(const cJSON *j)
     return "an unknown JSON value";
 }
 
+char *rb_json_take_text(cJSON *o, int ok, int pretty)
+{
+    char *text = ok && o ? (pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o)) : NULL;
+    cJSON_Delete(o);
+    if (!text) return NULL;
+    char *copy = strdup(text);
+    cJSON_free(text);
+    return copy;
+}
+
 int rb_json_is_int_in(const cJSON *j, double lo, double hi)
 {
     if (!cJSON_IsNumber(j)) return 0;

@@ -91,19 +91,10 @@ rb_status rb_model_file_load(const char *path, const rb_load_opts *opts, rb_load
                    "checkpoint)", path);
 }
 
-static int has_gguf_magic(const char *path)
-{
-    unsigned char m[4];
-    FILE *f = fopen(path, "rb");
-    int ok = f && fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
-    if (f) fclose(f);
-    return ok;
-}
-
 rb_status rb_tokenizer_load_any(rb_tokenizer **out, const char *path, rb_error *err)
 {
     *out = NULL;
-    if (!has_gguf_magic(path)) return rb_tokenizer_load_file(out, path, err);
+    if (rb_detect_format(path) != RB_FORMAT_GGUF) return rb_tokenizer_load_file(out, path, err);
     /* the vocabulary a GGUF model embeds (a retrofit of a GGUF base points here) */
     rb_gguf *g = NULL;
     rb_status st = rb_gguf_open(&g, path, err);

@@ -39,6 +39,10 @@ void rb_io_format_float(char *buf, size_t cap, float x);
 const char *rb_json_type_name(const cJSON *j);
 /* j is a JSON number holding an integer in [lo, hi]. */
 int rb_json_is_int_in(const cJSON *j, double lo, double hi);
+/* o printed (compact, or indented when pretty) into malloc'd text, or NULL
+ * when ok is 0 or memory runs out; o is deleted either way. The text is the
+ * caller's to free(), whichever allocator cJSON was built with. */
+char *rb_json_take_text(cJSON *o, int ok, int pretty);
 
 /* ---- parameters from stored tensors (safetensors_params.c) ---- */
 

@@ -203,8 +203,8 @@ rb_status rb_tokenizer_load_file(rb_tokenizer **out, const char *path, rb_error 
     if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return rb_tokenizer_load_json(out, path, err);
     if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0)
         return rb_fail(err, RB_EUNSUPPORTED,
-                       "%s: a GGUF file; read its tokenizer.ggml.* arrays with the GGUF reader and "
-                       "build the tokenizer with rb_tokenizer_from_spm_scores / rb_tokenizer_from_bpe",
+                       "%s: a GGUF file; rb_tokenizer_load_any (rb_io.h) reads its vocabulary, or "
+                       "build one with rb_tokenizer_from_spm_scores / rb_tokenizer_from_bpe",
                        path);
     return rb_tokenizer_load_llama2c(out, path, 0, err);
 }

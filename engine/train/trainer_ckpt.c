@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "io/atomic_file.h"
+#include "io/safetensors.h"
 #include "rb_io.h"
 #include "rb_safetensors.h"
 #include "trainer_internal.h"
@@ -162,9 +163,7 @@ static char *train_state_json(const rb_trainer *t)
         snprintf(v, sizeof v, "%.17g", it[i].value);
         cJSON_AddStringToObject(rec, it[i].key, v);
     }
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
+    return rb_json_take_text(o, 1, 0);
 }
 
 rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan *plan,
@@ -215,7 +214,7 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
         st = rb_st_write(path, tens, 2, keys, vals, 2, err);
     }
     free(host);
-    cJSON_free(state);
+    free(state);
     if (st == RB_OK) st = fsync_path(tmp_dir, err);
     if (st == RB_OK) {
         remove_tree(final_dir); /* a stale folder of the same step from an abandoned run */

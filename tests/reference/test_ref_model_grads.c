@@ -39,18 +39,6 @@ typedef struct {
 
 static rb_backend *be;
 
-static double rel_diff_d(const float *a, const double *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (!(d <= num)) num = d;
-        den = fmax(den, fabs(ref[i]));
-    }
-    if (isnan(num)) return INFINITY;
-    return den == 0 ? (num == 0 ? 0 : INFINITY) : num / den;
-}
-
 static void write_case_json(const char *dir, const rb_model *m, const ref_case *rc)
 {
     char path[1100];
@@ -178,12 +166,12 @@ static void run_case(const ref_case *rc)
     ck_assert(f && fscanf(f, "%lf", &ref_loss) == 1);
     fclose(f);
 
-    double dl = rel_diff_d(logits, ref_logits, (size_t)N * rc->V);
+    double dl = rb_test_rel_max_diff_d(logits, ref_logits, (size_t)N * rc->V);
     double *f32_logits = rb_test_read_doubles(dir, "logits_f32.bin", (size_t)N * rc->V);
     float *f32f = malloc((size_t)N * rc->V * sizeof(float));
     ck_assert(f32f != NULL);
     for (size_t i = 0; i < (size_t)N * rc->V; i++) f32f[i] = (float)f32_logits[i];
-    double dl32 = rel_diff_d(f32f, ref_logits, (size_t)N * rc->V);
+    double dl32 = rb_test_rel_max_diff_d(f32f, ref_logits, (size_t)N * rc->V);
     free(f32f);
     free(f32_logits);
     printf("%-34s logits rel %.2e (torch in float32: %.2e)  loss %.8f vs %.8f (rel %.2e)\n", rc->name,
@@ -196,7 +184,7 @@ static void run_case(const ref_case *rc)
     const char *worst_name = "";
     for (int i = 0; i < m->table.count; i++) {
         const rb_param *p = &m->table.items[i];
-        double d = rel_diff_d(grads + p->offset, ref_grads + p->offset, p->numel);
+        double d = rb_test_rel_max_diff_d(grads + p->offset, ref_grads + p->offset, p->numel);
         double mx = 0;
         for (size_t j = 0; j < p->numel; j++) mx = fmax(mx, fabs(ref_grads[p->offset + j]));
         /* every gradient that PyTorch says is non-zero must be exercised */

@@ -124,6 +124,13 @@ double rb_test_max_abs(const float *x, size_t n)
     return m;
 }
 
+static double rel_max(double num, double den)
+{
+    if (isnan(num)) return INFINITY;
+    if (den == 0) return num == 0 ? 0 : INFINITY;
+    return num / den;
+}
+
 double rb_test_rel_max_diff(const float *a, const float *b, size_t n)
 {
     double num = 0, den = 0;
@@ -132,9 +139,18 @@ double rb_test_rel_max_diff(const float *a, const float *b, size_t n)
         if (!(d <= num)) num = d; /* also propagates NaN */
         den = fmax(den, fabs((double)b[i]));
     }
-    if (isnan(num)) return INFINITY;
-    if (den == 0) return num == 0 ? 0 : INFINITY;
-    return num / den;
+    return rel_max(num, den);
+}
+
+double rb_test_rel_max_diff_d(const float *a, const double *ref, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - ref[i]);
+        if (!(d <= num)) num = d;
+        den = fmax(den, fabs(ref[i]));
+    }
+    return rel_max(num, den);
 }
 
 int rb_test_run_suite(Suite *s)

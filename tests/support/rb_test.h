@@ -28,6 +28,8 @@ const char *rb_test_tmp_path(const char *name);
 void rb_test_fill_uniform(float *x, size_t n, float scale, uint64_t seed);
 /* max |a - b| / max |b| (b is the reference); 0/0 counts as 0. */
 double rb_test_rel_max_diff(const float *a, const float *b, size_t n);
+/* the same against a double-precision reference */
+double rb_test_rel_max_diff_d(const float *a, const double *ref, size_t n);
 double rb_test_max_abs(const float *x, size_t n);
 
 /* Case folders shared with a Python oracle: write bytes to dir/name; read

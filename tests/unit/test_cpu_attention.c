@@ -32,19 +32,6 @@ static double *dbuf(size_t n)
     return p;
 }
 
-/* max |a - ref| / max |ref| */
-static double rel_d(const float *a, const double *ref, size_t n)
-{
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - ref[i]);
-        if (!(d <= num)) num = d;
-        den = fmax(den, fabs(ref[i]));
-    }
-    if (isnan(num)) return INFINITY;
-    return den == 0 ? (num == 0 ? 0 : INFINITY) : num / den;
-}
-
 typedef struct {
     int B, T, H, KV, hd;
 } shape;
@@ -175,8 +162,8 @@ static void lse_case(shape s, float scale, uint64_t seed)
     const size_t N = (size_t)s.B * s.T;
     double *out = dbuf(N * s.H * s.hd), *lse = dbuf((size_t)s.B * s.H * s.T);
     naive_forward(out, lse, qkv, s);
-    double dl = rel_d(a.lse, lse, (size_t)s.B * s.H * s.T);
-    double dout_rel = rel_d(a.out, out, N * s.H * s.hd);
+    double dl = rb_test_rel_max_diff_d(a.lse, lse, (size_t)s.B * s.H * s.T);
+    double dout_rel = rb_test_rel_max_diff_d(a.out, out, N * s.H * s.hd);
     printf("  lse B %d T %3d H %d KV %d hd %2d input scale %4.1f: lse rel %.2e, out rel %.2e\n", s.B,
            s.T, s.H, s.KV, s.hd, (double)scale, dl, dout_rel);
     ck_assert_msg(dl <= 1e-5, "lse differs from the naive log-sum-exp by %.3e", dl);
@@ -308,7 +295,8 @@ static void long_case(shape s, uint64_t seed)
     double *out = dbuf(N * Do), *lse = dbuf((size_t)s.B * s.H * s.T), *dq = dbuf(N * ld);
     naive_forward(out, lse, qkv, s);
     naive_backward(dq, qkv, dout, s);
-    double dout_rel = rel_d(a.out, out, N * Do), dl = rel_d(a.lse, lse, (size_t)s.B * s.H * s.T);
+    double dout_rel = rb_test_rel_max_diff_d(a.out, out, N * Do);
+    double dl = rb_test_rel_max_diff_d(a.lse, lse, (size_t)s.B * s.H * s.T);
     /* each of dq, dk, dv against its own scale */
     double dg[3] = {0, 0, 0};
     const size_t c0[3] = {0, (size_t)s.H * s.hd, (size_t)(s.H + s.KV) * s.hd};
@@ -366,7 +354,7 @@ START_TEST(cached_matches_training)
         rb_error err = {0};
         ck_assert_msg(be->sync(be, &err) == RB_OK, "%s", err.msg);
         double dt = rb_test_rel_max_diff(out, full.out + (size_t)pos0 * Do, (size_t)n * Do);
-        double dn = rel_d(out, ref + (size_t)pos0 * Do, (size_t)n * Do);
+        double dn = rb_test_rel_max_diff_d(out, ref + (size_t)pos0 * Do, (size_t)n * Do);
         printf("  cached pos0 %3d n %3d: vs training forward rel %.2e, vs naive rel %.2e\n", pos0, n, dt, dn);
         ck_assert_msg(dt <= 1e-6, "cached attention (pos0 %d, n %d) differs from training by %.3e", pos0, n, dt);
         ck_assert_msg(dn <= 1e-5, "cached attention (pos0 %d, n %d) differs from naive by %.3e", pos0, n, dn);
