@@ -226,6 +226,9 @@ typedef struct {
 void rb_ingest_opts_default(rb_ingest_opts *o);
 rb_status rb_ingest_text(const char *path, const rb_ingest_opts *opts, rb_packer *pk,
                          rb_ingest_stats *stats, rb_error *err);
+/* How often needle occurs in the file at path (non-overlapping), e.g. to
+ * find which end-of-text marker a text uses. */
+rb_status rb_text_count(const char *path, const char *needle, uint64_t *count, rb_error *err);
 /* One JSON object per line; blank lines are skipped; a malformed line fails
  * with its line number. */
 rb_status rb_ingest_jsonl(const char *path, const rb_ingest_opts *opts, rb_packer *pk,
