@@ -220,7 +220,8 @@ rb_status rb_tokenizer_load_file(rb_tokenizer **out, const char *path, rb_error 
         if (f) fclose(f);
         if (got == 4 && !memcmp(magic, "GGUF", 4))
             return rb_fail(err, RB_EUNSUPPORTED,
-                           "%s: a GGUF file; rb_tokenizer_load_any (rb_io.h) reads its vocabulary",
+                           "%s: a GGUF file; rb_tokenizer_load_any (rb_io.h) reads its vocabulary, "
+                           "or build one with rb_tokenizer_from_spm_scores / rb_tokenizer_from_bpe",
                            path);
         return rb_fail(err, RB_EFORMAT, "%s: named .gguf but does not start with \"GGUF\": the "
                        "file is %s", path, opened ? "truncated or damaged" : "missing or unreadable");

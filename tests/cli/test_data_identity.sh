@@ -77,6 +77,61 @@ id_model=$(grep -oE '\b[0-9a-f]{16}\b' "$tmp/info" | head -1)
 if [ -n "$id_model" ] && grep -q "$id_model" "$tmp/err"; then pass "info and data print the same identity $id_model"
 else fail "info's identity '$id_model' is not the one data reports: $(cat "$tmp/err")"; fi
 
+# the identity as docs/data-and-checkpoints.md defines it, computed here from
+# the files themselves: FNV-1a 64 over u32le(n), then u32le(len) + piece per
+# id, pieces spelled as tokenizer.json spells them
+fnv_json() {
+  python3 - "$1" <<'EOF2'
+import json, struct, sys
+d = json.load(open(sys.argv[1], encoding='utf-8'))
+pieces = {i: k for k, i in d['model']['vocab'].items()}
+for a in d.get('added_tokens') or []: pieces[a['id']] = a['content']
+n = max(pieces) + 1
+h = 0xcbf29ce484222325
+def eat(b):
+    global h
+    for c in b: h = ((h ^ c) * 0x100000001b3) & (2**64 - 1)
+eat(struct.pack('<I', n))
+for i in range(n):
+    p = pieces.get(i, '').encode('utf-8'); eat(struct.pack('<I', len(p))); eat(p)
+print('%016x' % h)
+EOF2
+}
+fnv_bin() {
+  python3 - "$1" <<'EOF2'
+import struct, sys
+d = open(sys.argv[1], 'rb').read(); o = 4; pieces = []
+while o < len(d):
+    n = struct.unpack('<i', d[o + 4:o + 8])[0]; pieces.append(d[o + 8:o + 8 + n]); o += 8 + n
+h = 0xcbf29ce484222325
+def eat(b):
+    global h
+    for c in b: h = ((h ^ c) * 0x100000001b3) & (2**64 - 1)
+eat(struct.pack('<I', len(pieces)))
+for i, p in enumerate(pieces):
+    if i in (1, 2) and p.startswith(b'\n') and p.endswith(b'\n'): p = p[1:-1]   # "\n<s>\n"
+    p = p.replace(b' ', '\u2581'.encode('utf-8'))
+    eat(struct.pack('<I', len(p))); eat(p)
+print('%016x' % h)
+EOF2
+}
+want=$(fnv_json "$llama_json"); got=$("$rb" tokenize -m "$llama_json" --identity 2>&1)
+[[ "$got" == "32000 pieces, identity $want" ]] && pass "identity of Llama 2's tokenizer.json = the definition computed in Python ($want)" ||
+  fail "identity of $llama_json: '$got', the definition gives $want"
+want=$(fnv_bin "$tok"); got=$("$rb" tokenize -m "$tok" --identity 2>&1)
+[[ "$got" == "512 pieces, identity $want" ]] && pass "identity of tok512.bin = the definition computed in Python ($want)" ||
+  fail "identity of $tok: '$got', the definition gives $want"
+gguf="$assets/stories260K-gguf/stories260K.gguf"
+pairs="$assets/tokenizers/llama2/tokenizer.merges-as-pairs.json"
+[ -e "$gguf" ] && [ "$("$rb" tokenize -m "$gguf" --identity 2>&1)" = "$("$rb" tokenize -m "$tok" --identity 2>&1)" ] &&
+  pass "stories260K's GGUF vocabulary and tok512.bin have one identity" || fail "GGUF and tokenizer.bin identities differ"
+# the merges-as-pairs copy spells id 31353 "" instead of U+2028 (its SOURCES.md):
+# one piece differs, so the identity must differ, and match the definition
+want=$(fnv_json "$pairs"); got=$("$rb" tokenize -m "$pairs" --identity 2>&1)
+[[ "$got" == "32000 pieces, identity $want" ]] && [ "$got" != "$("$rb" tokenize -m "$llama_json" --identity 2>&1)" ] &&
+  pass "one changed piece (id 31353 in the merges-as-pairs copy) changes the identity" ||
+  fail "identity of $pairs: '$got', the definition gives $want"
+
 # 2. old-format files (version 1: no identity)
 v1() { # v1 OUT VOCAB ROW_LEN [BAD_ROW BAD_ID]: rows of ids 5..
   python3 - "$@" <<'EOF'
