@@ -136,7 +136,7 @@ static rb_status spm_merges(wctx *w, merge_rec **v, size_t *n)
     *v = NULL;
     *n = 0;
     for (int id = 0; id < t->n; id++) {
-        if (t->type[id] != RB_TOKTYPE_NORMAL || !(t->score[id] > -1e10f)) continue;
+        if (t->type[id] != RB_TOKTYPE_NORMAL || !(t->score[id] > -1e10f) || !t->piece[id]) continue;
         if (rb_tok_strmap_get(&t->vocab, t->piece[id], t->piece_len[id]) != id) continue;
         const char *p = t->piece[id];
         size_t len = t->piece_len[id];
@@ -179,6 +179,7 @@ static rb_status bpe_merges(wctx *w, merge_rec **v, size_t *n)
 static int in_model_vocab(const rb_tokenizer *t, int id)
 {
     if (t->model == RB_TOK_MODEL_SPM_SCORE) return 1;
+    if (!t->piece[id]) return 0; /* a hole: no piece was ever set */
     return rb_tok_strmap_get(&t->vocab, t->piece[id], t->piece_len[id]) == id;
 }
 
@@ -220,6 +221,18 @@ static cJSON *model_json(wctx *w, const merge_rec *mv, size_t nm)
     return m;
 }
 
+static int is_piece(const rb_tokenizer *t, const rb_tok_added *a)
+{
+    return t->piece[a->id] && a->len == t->piece_len[a->id] && !memcmp(a->content, t->piece[a->id], a->len);
+}
+
+/* Whether a must come after b in the file. */
+static int added_after(const rb_tokenizer *t, const rb_tok_added *a, const rb_tok_added *b)
+{
+    if (a->id != b->id) return a->id > b->id;
+    return is_piece(t, a) && !is_piece(t, b);
+}
+
 static cJSON *added_json(wctx *w)
 {
     const rb_tokenizer *t = w->t;
@@ -252,8 +265,11 @@ static cJSON *added_json(wctx *w)
         return arr;
     }
     for (int i = 0; i < t->n_added; i++) order[i] = i;
-    for (int i = 1; i < t->n_added; i++) /* insertion sort: added lists are short */
-        for (int j = i; j > 0 && t->added[order[j - 1]].id > t->added[order[j]].id; j--) {
+    /* insertion sort (added lists are short) by id; of two entries for one
+     * id (a malformed file), the one whose content is the id's piece goes
+     * last, since the last one read sets the piece */
+    for (int i = 1; i < t->n_added; i++)
+        for (int j = i; j > 0 && added_after(t, &t->added[order[j - 1]], &t->added[order[j]]); j--) {
             int x = order[j];
             order[j] = order[j - 1];
             order[j - 1] = x;
