@@ -1,8 +1,10 @@
 /* cmd_generate.c: `retrobench generate`: the prompt followed by its
  * continuation on stdout, and nothing else there (diagnostics on stderr).
  *
- *   retrobench generate -m MODEL [--tokenizer TOK] -p PROMPT -n NEW [-r DEPTH]
- *       [-t TEMP] [--top-k K] [--top-p P] [--seed S] [--exit rel:0.03|kl:5e-4|argmax:5]
+ *   retrobench generate -m MODEL [--tokenizer TOK] (-p PROMPT | --prompt-file FILE) -n NEW
+ *       [-r DEPTH] [-t TEMP] [--top-k K] [--top-p P] [--seed S] [--exit rel:0.03|kl:5e-4|argmax:5]
+ *
+ * --prompt-file - reads the prompt from standard input.
  *
  * Greedy by default (-t 0). A BOS token starts the sequence when the
  * tokenizer has one; generation stops at EOS (or a new BOS) or after NEW
@@ -25,10 +27,11 @@ static void on_sigint(int sig) { (void)sig; stop_requested = 1; }
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: retrobench generate -m MODEL [--tokenizer TOK] [-p PROMPT] [-n NEW_TOKENS]\n"
-               "         [-r DEPTH] [-t TEMP] [--top-k K] [--top-p P] [--seed S]\n"
+    fprintf(f, "usage: retrobench generate -m MODEL [--tokenizer TOK] [-p PROMPT | --prompt-file FILE]\n"
+               "         [-n NEW_TOKENS] [-r DEPTH] [-t TEMP] [--top-k K] [--top-p P] [--seed S]\n"
                "         [--exit rel:THRESHOLD|kl:THRESHOLD|argmax:PATIENCE]\n"
-               "defaults: -n 256, -r 4 (recurrent models), -t 0 (greedy), --seed 42\n");
+               "defaults: -n 256, -r 4 (recurrent models), -t 0 (greedy), --seed 42\n"
+               "--prompt-file - reads standard input; one final newline is dropped.\n");
 }
 
 int app_parse_exit_rule(const char *cmd, const char *s, rb_exit_rule *ex)
@@ -73,7 +76,7 @@ static uint64_t state_seed(uint64_t seed, int pos)
 
 int cmd_generate(int argc, char **argv)
 {
-    const char *model = NULL, *tok_path = NULL, *prompt = "";
+    const char *model = NULL, *tok_path = NULL, *prompt = "", *prompt_file = NULL;
     long n_new = 256, depth = 4, top_k = 0, seed = 42;
     double temp = 0, top_p = 1;
     int depth_given = 0, use_exit = 0;
@@ -82,15 +85,17 @@ int cmd_generate(int argc, char **argv)
         {"model", 1, 0, 'm'}, {"tokenizer", 1, 0, 'T'}, {"prompt", 1, 0, 'p'},
         {"tokens", 1, 0, 'n'}, {"depth", 1, 0, 'r'}, {"temperature", 1, 0, 't'},
         {"top-k", 1, 0, 'k'}, {"top-p", 1, 0, 'P'}, {"seed", 1, 0, 's'},
-        {"exit", 1, 0, 'x'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"exit", 1, 0, 'x'}, {"prompt-file", 1, 0, 'f'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:p:n:r:t:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:p:n:r:t:h", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'm': model = optarg; break;
         case 'T': tok_path = optarg; break;
         case 'p': prompt = optarg; break;
+        case 'f': prompt_file = optarg; break;
         case 'n': bad = app_parse_int("generate", "-n", optarg, 0, 1 << 24, &n_new); break;
         case 'r': bad = app_parse_int("generate", "-r", optarg, 1, 4096, &depth); depth_given = 1; break;
         case 't': bad = app_parse_float("generate", "-t", optarg, 0, 100, &temp); break;
@@ -99,17 +104,31 @@ int cmd_generate(int argc, char **argv)
         case 's': bad = app_parse_int("generate", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed); break;
         case 'x': bad = app_parse_exit_rule("generate", optarg, &ex); use_exit = 1; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return app_bad_option("generate", c, argv);
         }
-        if (bad) return 2;
+        if (bad) return APP_EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "retrobench generate: unexpected argument '%s' (the prompt goes after -p)\n", argv[optind]);
-        return 2;
+        return APP_EXIT_USAGE;
+    }
+    if (prompt_file && prompt[0]) {
+        fprintf(stderr, "retrobench generate: give the prompt with -p or --prompt-file, not both\n");
+        return APP_EXIT_USAGE;
+    }
+    char *prompt_owned = NULL;
+    size_t prompt_len = strlen(prompt);
+    if (prompt_file) {
+        int prc = app_read_prompt("generate", prompt_file, &prompt_owned, &prompt_len);
+        if (prc) return prc;
+        prompt = prompt_owned;
     }
     app_model am;
     int rc = app_model_open(&am, "generate", model, tok_path, 1);
-    if (rc) return rc;
+    if (rc) {
+        free(prompt_owned);
+        return rc;
+    }
     const rb_config *cfg = &am.m->cfg;
     app_decode_threads(am.m);
     const int recurrent = rb_config_is_recurrent(cfg);
@@ -123,31 +142,35 @@ int cmd_generate(int argc, char **argv)
     /* BOS as the tokenizer's own configuration says; an empty prompt
      * starts from BOS when there is one */
     int add_bos = bos >= 0 && (rb_tokenizer_add_bos(tok) || !prompt[0]);
-    if (rb_tokenizer_encode(tok, prompt, strlen(prompt), add_bos, &ids, &n_ids, &err) != RB_OK) {
+    if (rb_tokenizer_encode(tok, prompt, prompt_len, add_bos, &ids, &n_ids, &err) != RB_OK) {
         fprintf(stderr, "retrobench generate: prompt: %s\n", err.msg);
         app_model_close(&am);
-        return 2;
+        free(prompt_owned);
+        return APP_EXIT_INPUT;
     }
     if (n_ids == 0) {
         fprintf(stderr, "retrobench generate: the prompt is empty and the tokenizer has no BOS "
                         "token to start from; give a prompt with -p\n");
         free(ids);
         app_model_close(&am);
-        return 2;
+        free(prompt_owned);
+        return APP_EXIT_INPUT;
+    }
+    if ((long)n_ids > cfg->max_seq_len) {
+        fprintf(stderr, "retrobench generate: the prompt is %zu tokens, longer than the model's "
+                        "context of %d tokens; shorten it\n", n_ids, cfg->max_seq_len);
+        free(ids);
+        app_model_close(&am);
+        free(prompt_owned);
+        return APP_EXIT_INPUT;
     }
     long max_tokens = (long)n_ids + n_new;
     if (max_tokens > cfg->max_seq_len) {
-        fprintf(stderr, "retrobench generate: prompt (%zu tokens) + %ld new tokens exceed the model's "
-                        "context of %d; generating %ld\n", n_ids, n_new, cfg->max_seq_len,
-                (long)cfg->max_seq_len - (long)n_ids);
+        fprintf(stderr, "retrobench generate: the prompt (%zu tokens) and %ld new tokens exceed the "
+                        "model's context of %d; generating at most %ld\n", n_ids, n_new,
+                cfg->max_seq_len, (long)cfg->max_seq_len - (long)n_ids);
         max_tokens = cfg->max_seq_len;
         n_new = max_tokens - (long)n_ids;
-        if (n_new < 0) {
-            fprintf(stderr, "retrobench generate: the prompt alone exceeds the context\n");
-            free(ids);
-            app_model_close(&am);
-            return 2;
-        }
     }
     rb_session *s = NULL;
     const int V = cfg->vocab_size;
@@ -162,7 +185,7 @@ int cmd_generate(int argc, char **argv)
     }
     if (prompt[0]) rb_detok_mid_text(dt);
     signal(SIGINT, on_sigint);
-    fputs(prompt, stdout);
+    fwrite(prompt, 1, prompt_len, stdout);
     fflush(stdout);
     rb_sample_opts so = {(float)temp, (int)top_k, (float)top_p};
     rb_rng rng;
@@ -216,6 +239,7 @@ int cmd_generate(int argc, char **argv)
     if (recurrent && use_exit && generated > 1)
         fprintf(stderr, " (adaptive: mean %.2f iterations)", (double)depth_sum / (double)(generated - 1));
     fprintf(stderr, "%s\n", stop_requested ? " [interrupted]" : "");
+    if (stop_requested && rc == 0) rc = APP_EXIT_SIGINT;
 done:
     rb_detok_free(dt);
     rb_session_destroy(s);
@@ -223,5 +247,6 @@ done:
     free(scratch);
     free(ids);
     app_model_close(&am);
+    free(prompt_owned);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* cmd_info.c: `retrobench info -m MODEL [-r DEPTH]`: architecture, layer
- * map (with the source layers of a surgered model), parameter counts, and
- * FLOPs per token at test depths. */
+ * map (with the source layers of a surgered model), the tokenizer and its
+ * identity, parameter counts, and FLOPs per token at test depths. It reads
+ * headers only: no weight is loaded, whatever the model's size. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,8 @@ int cmd_info(int argc, char **argv)
                                          {"depth", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:r:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:r:h", opts, NULL)) != -1) {
         if (c == 'm') model = optarg;
         else if (c == 'T') tok = optarg;
         else if (c == 'r') {
@@ -40,14 +42,26 @@ int cmd_info(int argc, char **argv)
         } else if (c == 'h') {
             printf("usage: retrobench info -m MODEL [--tokenizer TOK] [-r DEPTH]\n");
             return 0;
-        } else return 2;
+        } else return app_bad_option("info", c, argv);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "retrobench info: unexpected argument '%s'\n", argv[optind]);
+        return APP_EXIT_USAGE;
     }
     app_model am;
-    int rc = app_model_open(&am, "info", model, tok, 0);
+    int rc = app_model_load(&am, "info", model, tok, 0, APP_LOAD_HEADERS);
     if (rc) return rc;
-    const rb_config *cfg = &am.m->cfg;
+    const rb_config *cfg = &am.lm.cfg;
     rb_param_counts pc;
-    rb_model_param_counts(am.m, &pc);
+    rb_param_table tab;
+    rb_error err = {0};
+    if (rb_param_table_build(&tab, cfg, &err) != RB_OK) {
+        fprintf(stderr, "retrobench info: %s: %s\n", model, err.msg);
+        app_model_close(&am);
+        return APP_EXIT_INPUT;
+    }
+    rb_param_table_counts(&tab, cfg, &pc);
+    rb_param_table_free(&tab);
     printf("model      %s (%s)\n", model, rb_model_format_name(am.lm.format));
     printf("block      %s, dim %d, %d heads x %d (KV heads %d), MLP %d, vocab %d\n",
            cfg->block == RB_BLOCK_OLMO2 ? "olmo2" : "llama", cfg->dim, cfg->n_heads, cfg->head_dim,
@@ -57,7 +71,15 @@ int cmd_info(int argc, char **argv)
            cfg->rope_layout == RB_ROPE_HALF ? "half-split" : "adjacent",
            cfg->rope_scaling == RB_ROPE_SCALING_LLAMA3 ? ", llama3 scaling" : "", cfg->max_seq_len);
     printf("head       %s\n", cfg->tied_head ? "tied to the embedding" : "untied");
-    printf("tokenizer  %s\n", am.lm.tok ? "yes" : "none (give --tokenizer to generate)");
+    if (am.lm.tok) {
+        char id[96];
+        printf("tokenizer  %s (%s), BOS %d, EOS %d\n", app_tok_identity(am.lm.tok, id, sizeof id),
+               am.lm.tok_embed_value ? "embedded in the checkpoint"
+               : am.lm.tokenizer_path[0] ? am.lm.tokenizer_path : "from the model file",
+               am.lm.bos_id, am.lm.n_eos ? am.lm.eos_ids[0] : -1);
+    } else {
+        printf("tokenizer  none (give --tokenizer to generate)\n");
+    }
     if (rb_config_is_recurrent(cfg)) {
         printf("recurrent  yes: prelude, adapter Linear(%d -> %d), recurrent block x r, coda\n",
                2 * cfg->dim, cfg->dim);
@@ -79,8 +101,12 @@ int cmd_info(int argc, char **argv)
            "final norm %zu, head %zu\n", pc.total, pc.embed, pc.prelude, pc.recur, pc.adapter,
            pc.coda, pc.final_norm, pc.head);
     size_t core = pc.recur - pc.adapter;
+    /* Inference counts every matrix a token goes through, the LM head
+     * included (V x h, tied or not: a tied head is the same multiply);
+     * embedding lookups and attention scores are excluded. */
+    const double head = (double)cfg->vocab_size * cfg->dim;
     printf("FLOPs/token (METHOD.md: training at mean recurrence r with backprop depth 8; inference 2 x "
-           "params on the path, attention excluded)\n");
+           "(parameters on the path + the LM head's V x h), attention excluded)\n");
     int depths[] = {1, 2, 4, 8, 16, 32, 64};
     int nd = 7;
     if (depth > 0) {
@@ -90,13 +116,13 @@ int cmd_info(int argc, char **argv)
     if (!rb_config_is_recurrent(cfg)) {
         printf("  static: training %.4g, inference %.4g\n",
                rb_flops_per_token_static(pc.total - pc.embed - pc.head),
-               2.0 * (double)(pc.total - pc.embed));
+               2.0 * ((double)pc.prelude + pc.coda + pc.final_norm + head));
     } else {
         for (int i = 0; i < nd; i++) {
             int r = depths[i];
             double train = rb_flops_per_token_scheduled(pc.prelude, core, pc.coda, r, 8);
             double infer = 2.0 * ((double)pc.prelude + (double)r * pc.recur + pc.coda +
-                                  (double)cfg->vocab_size * cfg->dim);
+                                  pc.final_norm + head);
             printf("  r = %-3d training %.4g, inference %.4g\n", r, train, infer);
         }
     }

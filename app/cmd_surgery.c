@@ -5,7 +5,11 @@
  *   --layers "0|2,3|4"     explicit base layers per part (ranges allowed: 0-3)
  *   --adapter-init uniform|identity   (uniform: nn.Linear default, the paper's)
  *   --seed S               adapter initialisation
- */
+ *
+ * The checkpoint carries the base model's tokenizer (embedded in its
+ * metadata) and records the base model by file name only, so it can be
+ * moved anywhere. */
+#define _GNU_SOURCE
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +40,8 @@ int cmd_surgery(int argc, char **argv)
         {"static", 0, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:o:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'o': out = optarg; break;
@@ -45,27 +50,35 @@ int cmd_surgery(int argc, char **argv)
         case 'T': tok = optarg; break;
         case 'S': sp.static_model = 1; break;
         case 's':
-            if (app_parse_int("surgery", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return 2;
+            if (app_parse_int("surgery", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return APP_EXIT_USAGE;
             break;
         case 'a':
             if (!strcmp(optarg, "uniform")) sp.adapter_init = RB_ADAPTER_UNIFORM;
             else if (!strcmp(optarg, "identity")) sp.adapter_init = RB_ADAPTER_IDENTITY;
             else {
                 fprintf(stderr, "retrobench surgery: --adapter-init must be uniform or identity, not '%s'\n", optarg);
-                return 2;
+                return APP_EXIT_USAGE;
             }
             break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: return app_bad_option("surgery", c, argv);
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "retrobench surgery: unexpected argument '%s'\n", argv[optind]);
+        return APP_EXIT_USAGE;
+    }
+    if (!model) {
+        fprintf(stderr, "retrobench surgery: no model given; use -m BASE\n");
+        return APP_EXIT_USAGE;
     }
     if (!out) {
         fprintf(stderr, "retrobench surgery: no output; use -o OUT.safetensors\n");
-        return 2;
+        return APP_EXIT_USAGE;
     }
     if (!!prc == !!layers) {
         fprintf(stderr, "retrobench surgery: give exactly one of --prc P,R,C or --layers \"P|R|C\"\n");
-        return 2;
+        return APP_EXIT_USAGE;
     }
     rb_error err = {0};
     int *storage = NULL;
@@ -74,19 +87,26 @@ int cmd_surgery(int argc, char **argv)
         char tail;
         if (sscanf(prc, "%d,%d,%d%c", &p, &r, &cc, &tail) != 3) {
             fprintf(stderr, "retrobench surgery: --prc '%s': expected three integers P,R,C\n", prc);
-            return 2;
+            return APP_EXIT_USAGE;
         }
         sp.n_prelude = p;
         sp.n_recur = r;
         sp.n_coda = cc;
     } else if (rb_surgery_parse_layers(layers, &sp, &storage, &err) != RB_OK) {
         fprintf(stderr, "retrobench surgery: %s\n", err.msg);
-        return 2;
+        return APP_EXIT_USAGE;
     }
     sp.seed = (uint64_t)seed;
-    sp.base_name = model;
+    /* the base by name, not by a path that moving the file would break */
+    char base[256];
+    size_t ml = strlen(model);
+    while (ml > 1 && model[ml - 1] == '/') ml--;
+    const char *slash = memrchr(model, '/', ml);
+    const char *bn = slash ? slash + 1 : model;
+    snprintf(base, sizeof base, "%.*s", (int)(model + ml - bn), bn);
+    sp.base_name = base;
     app_model am;
-    int rc = app_model_open(&am, "surgery", model, tok, 0);
+    int rc = app_model_load(&am, "surgery", model, tok, 0, APP_LOAD_HOST);
     if (rc) {
         free(storage);
         return rc;
@@ -96,38 +116,27 @@ int cmd_surgery(int argc, char **argv)
     rb_retrofit_plan plan;
     if (rb_surgery(&am.lm.cfg, am.lm.params, &sp, &cfg, &params, &plan, &err) != RB_OK) {
         fprintf(stderr, "retrobench surgery: %s: %s\n", model, err.msg);
-        rc = 2;
+        rc = APP_EXIT_INPUT;
     } else {
         const char *keys[3], *vals[3];
-        char bos[32], eos[32];
         int n = 0;
-        const char *tp = tok ? tok : am.lm.tokenizer_path[0] ? am.lm.tokenizer_path : NULL;
-        char abs_tok[4096];
-        if (tp && realpath(tp, abs_tok)) {
-            keys[n] = "tokenizer";
-            vals[n++] = abs_tok;
-        }
-        if (am.lm.bos_id >= 0) {
-            snprintf(bos, sizeof bos, "%d", am.lm.bos_id);
-            keys[n] = "bos_token_id";
-            vals[n++] = bos;
-        }
-        if (am.lm.n_eos > 0) {
-            snprintf(eos, sizeof eos, "%d", am.lm.eos_ids[0]);
-            keys[n] = "eos_token_id";
-            vals[n++] = eos;
-        }
-        if (rb_checkpoint_save(out, &cfg, params, &plan, keys, vals, n, &err) != RB_OK) {
+        char *tok_value = NULL;
+        rc = app_checkpoint_meta("surgery", &am.lm, keys, vals, &n, &tok_value);
+        if (rc) {
+            /* printed */
+        } else if (rb_checkpoint_save(out, &cfg, params, &plan, keys, vals, n, &err) != RB_OK) {
             fprintf(stderr, "retrobench surgery: %s\n", err.msg);
-            rc = 1;
+            rc = APP_EXIT_INPUT;
         } else {
             fprintf(stderr, "retrobench surgery: %s -> %s: prelude %d, recurrent %d, coda %d "
                             "(base layers", model, out, cfg.n_prelude, cfg.n_recur, cfg.n_coda);
             for (int i = 0; i < plan.n_blocks; i++)
                 fprintf(stderr, "%s%d", i == 0 ? " " : i == cfg.n_prelude || i == cfg.n_prelude + cfg.n_recur ? " | " : ",",
                         plan.src_layer[i]);
-            fprintf(stderr, "), adapter %s\n", plan.adapter_init);
+            fprintf(stderr, "), adapter %s%s\n", plan.adapter_init,
+                    am.lm.tok ? "; tokenizer embedded" : "; no tokenizer (give one with --tokenizer)");
         }
+        free(tok_value);
         free(params);
         rb_retrofit_plan_free(&plan);
     }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app_data.h"
 #include "app_model.h"
 #include "cli.h"
 #include "rb_train.h"
@@ -414,25 +415,31 @@ int cmd_train(int argc, char **argv)
     app_model am;
     int rc = app_model_open(&am, "train", model, tok, 0);
     if (rc) return rc;
+    /* metadata that makes the checkpoints usable on their own (the tokenizer
+     * embedded, app_model.c), and data made by the model's tokenizer only */
+    const char *mk[3], *mv[3];
+    char *tok_meta = NULL;
+    int nm = 0;
+    if ((rc = app_checkpoint_meta("train", &am.lm, mk, mv, &nm, &tok_meta)) ||
+        (rc = app_check_data("train", &am.lm, p1.cfg.sources, p1.cfg.n_sources)) ||
+        (rc = app_check_data("train", &am.lm, p2.cfg.sources, p2.present ? p2.cfg.n_sources : 0))) {
+        free(tok_meta);
+        app_model_close(&am);
+        return rc;
+    }
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "retrobench train: cannot create %s: %s\n", out, strerror(errno));
+        free(tok_meta);
         app_model_close(&am);
         return 1;
     }
-    /* metadata that makes the checkpoints usable by generate */
-    const char *mk[3], *mv[3];
-    char abs_tok[4096], bos[32], eos[32];
-    int nm = 0;
-    const char *tp = tok ? tok : am.lm.tokenizer_path[0] ? am.lm.tokenizer_path : NULL;
-    if (tp && realpath(tp, abs_tok)) mk[nm] = "tokenizer", mv[nm++] = abs_tok;
-    if (am.lm.bos_id >= 0) snprintf(bos, sizeof bos, "%d", am.lm.bos_id), mk[nm] = "bos_token_id", mv[nm++] = bos;
-    if (am.lm.n_eos > 0) snprintf(eos, sizeof eos, "%d", am.lm.eos_ids[0]), mk[nm] = "eos_token_id", mv[nm++] = eos;
 
     metrics_file metrics;
     snprintf(metrics.path, sizeof metrics.path, "%s/metrics.jsonl", out);
     metrics.f = fopen(metrics.path, resume ? "a" : "w");
     if (!metrics.f) {
         fprintf(stderr, "retrobench train: cannot write %s: %s\n", metrics.path, strerror(errno));
+        free(tok_meta);
         app_model_close(&am);
         return 1;
     }
@@ -456,6 +463,7 @@ int cmd_train(int argc, char **argv)
         }
     }
     fclose(metrics.f);
+    free(tok_meta);
     app_model_close(&am);
     return rc;
 }

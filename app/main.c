@@ -14,14 +14,16 @@ static void usage(FILE *f)
             "  info -m MODEL            architecture, layer map, parameter counts, FLOPs/token\n"
             "  generate -m MODEL -p PROMPT [-n N] [-r DEPTH] [-t TEMP] [--seed S]\n"
             "  trace -m MODEL -p PROMPT [-r DEPTH]   latent convergence per iteration\n"
-            "  tokenize -m MODEL_OR_TOKENIZER [--bos] TEXT\n"
+            "  tokenize -m MODEL_OR_TOKENIZER [--bos] TEXT | --identity\n"
             "  surgery -m BASE -o OUT --prc P,R,C | --layers \"P|R|C\"\n"
-            "  convert -m IN -o OUT     retrobench .safetensors or a Hugging Face folder\n"
+            "  convert -m IN -o OUT     retrobench .safetensors, tokenizer .json or a Hugging Face folder\n"
             "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
             "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
-            "  help                     this text\n");
+            "  help                     this text; --version prints the version\n"
+            "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
+            "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n");
 }
 
 int main(int argc, char **argv)
@@ -30,6 +32,10 @@ int main(int argc, char **argv)
     if (argc < 2) return cmd_demo(argc, argv);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("retrobench %s\n", RB_VERSION);
         return 0;
     }
     static const struct {

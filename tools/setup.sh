@@ -30,7 +30,8 @@ PACKAGES=(build-essential cmake pkg-config git
   libcjson-dev
   python3 python3-torch python3-numpy python3-venv python3-pip
   clang libclang-rt-dev
-  tmux)
+  tmux
+  time)
 
 if [ "$want_apt" = 1 ]; then
   missing=()

@@ -28,16 +28,19 @@ extern "C" {
 
 /* Layout, all integers little-endian:
  *   offset  0  char[8]  magic "RBTOK\0\0\0"
- *   offset  8  u32      version (1)
+ *   offset  8  u32      version (2; version 1 files are still read)
  *   offset 12  u32      vocab_size (>= 1); every id is < vocab_size
  *   offset 16  u32      id_width in bytes: 2 when vocab_size <= 65536, else 4
  *   offset 20  u32      row_len: T + 1 when the stream was packed into rows, else 0
  *   offset 24  u64      n_tokens (a multiple of row_len when row_len > 0)
- *   offset 32  u8[32]   reserved, zero
+ *   offset 32  u64      tokenizer identity (rb_tokenizer_identity) of the
+ *                       tokenizer that made the ids; 0: unknown (version 1
+ *                       files have 0 here: the field was reserved)
+ *   offset 40  u8[24]   reserved, zero
  *   offset 64  ids      n_tokens unsigned ids of id_width bytes each
  * The file size is exactly 64 + n_tokens * id_width. */
 #define RB_TOKFILE_MAGIC "RBTOK\0\0\0"
-#define RB_TOKFILE_VERSION 1u
+#define RB_TOKFILE_VERSION 2u
 #define RB_TOKFILE_HEADER_SIZE 64u
 
 typedef struct {
@@ -47,21 +50,28 @@ typedef struct {
     uint32_t row_len;
     uint64_t n_tokens;
     uint64_t n_rows; /* n_tokens / row_len, or 0 when row_len is 0 */
+    uint64_t tok_identity; /* 0: unknown (version 1, or written without a tokenizer) */
 } rb_tokfile_info;
 
 typedef struct rb_tokfile rb_tokfile;
 
 enum {
-    RB_TOKFILE_CHECK_IDS = 1 /* also scan every id against vocab_size at open */
+    /* Every id is checked against vocab_size when the file is opened (a
+     * memory-speed pass over the ids); this flag is kept for callers that
+     * asked for it when the check was optional. */
+    RB_TOKFILE_CHECK_IDS = 1
 };
 
-/* Memory-map a token file and validate every header field against the real
- * file size. Each failure is one line naming the file and the field. */
+/* Memory-map a token file, validate every header field against the real
+ * file size and every id against vocab_size. Each failure is one line naming
+ * the file and the field (for an id: its row and column). */
 rb_status rb_tokfile_open(rb_tokfile **out, const char *path, unsigned flags, rb_error *err);
+/* Only the header, checked against the file size (no mapping, no id scan). */
+rb_status rb_tokfile_read_info(const char *path, rb_tokfile_info *info, rb_error *err);
 void rb_tokfile_close(rb_tokfile *f);
 const rb_tokfile_info *rb_tokfile_get_info(const rb_tokfile *f);
 const char *rb_tokfile_path(const rb_tokfile *f);
-/* Scan every id; fails with the position of the first id >= vocab_size. */
+/* Scan every id; fails with the row (and column) of the first id >= vocab_size. */
 rb_status rb_tokfile_check_ids(const rb_tokfile *f, rb_error *err);
 /* ids [start, start + n) converted to int32. */
 rb_status rb_tokfile_read(const rb_tokfile *f, uint64_t start, size_t n, int32_t *out,
@@ -81,6 +91,9 @@ rb_status rb_tokwriter_open(rb_tokwriter **out, const char *path, uint32_t vocab
  * call is kept and the writer stays usable (or can be aborted). */
 rb_status rb_tokwriter_append(rb_tokwriter *w, const int32_t *ids, size_t n, rb_error *err);
 uint64_t rb_tokwriter_count(const rb_tokwriter *w);
+/* Record the identity of the tokenizer that made the ids (rb_tokenizer_identity);
+ * without it the file says "unknown" and readers warn. */
+void rb_tokwriter_set_identity(rb_tokwriter *w, uint64_t tok_identity);
 /* Complete the file. Frees w whether or not it succeeds. Fails when
  * row_len > 0 and the count is not a multiple of it; on any failure before
  * the rename the temporary file is removed and path is untouched (a failing
@@ -123,6 +136,7 @@ typedef struct {
     int32_t eos_id;   /* put after every document; -1: none */
     rb_pack_tail tail;
     int32_t pad_id;   /* RB_PACK_PAD only */
+    uint64_t tok_identity; /* recorded in the file (rb_tokenizer_identity); 0: unknown */
 } rb_pack_opts;
 
 typedef struct {
@@ -212,6 +226,9 @@ typedef struct {
 void rb_ingest_opts_default(rb_ingest_opts *o);
 rb_status rb_ingest_text(const char *path, const rb_ingest_opts *opts, rb_packer *pk,
                          rb_ingest_stats *stats, rb_error *err);
+/* How often needle occurs in the file at path (non-overlapping), e.g. to
+ * find which end-of-text marker a text uses. */
+rb_status rb_text_count(const char *path, const char *needle, uint64_t *count, rb_error *err);
 /* One JSON object per line; blank lines are skipped; a malformed line fails
  * with its line number. */
 rb_status rb_ingest_jsonl(const char *path, const rb_ingest_opts *opts, rb_packer *pk,

@@ -62,12 +62,34 @@ typedef struct {
     rb_retrofit_plan plan;
     char *metadata_json;    /* retrobench checkpoint: its __metadata__ as a JSON object, else NULL */
     char source[1024];      /* the path that was loaded */
+    /* a checkpoint whose tokenizer came from its own __metadata__: the key
+     * (RB_CKPT_TOKENIZER_*) and a copy of the value, else "" and NULL */
+    char tok_embed_key[32];
+    char *tok_embed_value;
+    int headers_only;       /* loaded with rb_load_opts.headers_only: params is NULL */
+    int params_borrowed;    /* params came from rb_load_opts.params_alloc: not freed here */
 } rb_loaded_model;
 
 typedef struct {
     const char *tokenizer_path; /* tokenizer.bin / tokenizer.json to use instead of (or, for
                                    llama2.c, in the absence of) an embedded one; may be NULL */
+    int headers_only;           /* configuration, tokenizer and plan only: every header is
+                                   checked (tensor names, shapes, types, sizes against the
+                                   file) but no weight is read; params stays NULL */
+    /* Where the weights go: called once the configuration is known (cfg
+     * finalized, n_floats = its parameter table's size), it returns a
+     * buffer the caller owns, e.g. a CPU model's own parameter memory, so
+     * that loading holds one copy of the weights. NULL (or no callback):
+     * they are malloc'd and owned by the loaded model. */
+    float *(*params_alloc)(void *ctx, const rb_config *cfg, size_t n_floats, rb_error *err);
+    void *params_ctx;
 } rb_load_opts;
+
+/* A tokenizer carried inside a retrobench checkpoint: exactly one of these
+ * __metadata__ keys holds its file (docs/data-and-checkpoints.md). */
+#define RB_CKPT_TOKENIZER_JSON "tokenizer.json"        /* a tokenizer.json, as text */
+#define RB_CKPT_TOKENIZER_BIN "tokenizer.bin.base64"   /* a llama2.c tokenizer.bin, base64 */
+#define RB_CKPT_TOKENIZER_GGUF "tokenizer.gguf.base64" /* a GGUF of the tokenizer.* entries, base64 */
 
 /* Detect the format of path (folder, magic bytes, extension). */
 rb_model_format rb_detect_format(const char *path);
@@ -106,6 +128,24 @@ rb_status rb_checkpoint_save(const char *path, const rb_config *cfg, const float
  * and model.safetensors; tokenizer_json (may be NULL) is copied beside. */
 rb_status rb_hf_folder_save(const char *dir, const rb_config *cfg, const float *params,
                             const char *tokenizer_json, int bos_id, int eos_id, rb_error *err);
+/* The same with the tokenizer.json given as text (tok_text may be NULL). */
+rb_status rb_hf_folder_save_text(const char *dir, const rb_config *cfg, const float *params,
+                                 const char *tok_text, size_t tok_len, int bos_id, int eos_id,
+                                 rb_error *err);
+
+/* The __metadata__ pair that carries lm's tokenizer in a checkpoint: *key is
+ * one of RB_CKPT_TOKENIZER_*, *value malloc'd. A checkpoint's own embedded
+ * tokenizer is passed on unchanged; otherwise the file it was read from
+ * (lm->tokenizer_path) is embedded (a GGUF model contributes only its
+ * tokenizer.* entries). */
+rb_status rb_tokenizer_embedding(const rb_loaded_model *lm, const char **key, char **value,
+                                 rb_error *err);
+/* lm's tokenizer as tokenizer.json text (malloc'd): the source's own bytes
+ * when it was a tokenizer.json, else written by rb_tokenizer_to_json. */
+rb_status rb_loaded_model_tokenizer_json(const rb_loaded_model *lm, char **text, size_t *len,
+                                         rb_error *err);
+/* The same written to path (atomically: the old file or the whole new one). */
+rb_status rb_tokenizer_save_json(const rb_loaded_model *lm, const char *path, rb_error *err);
 
 /* The config as JSON (the checkpoint's "config" entry) and back. */
 char *rb_config_to_json(const rb_config *cfg);

@@ -126,6 +126,8 @@ typedef struct {
     size_t total, prelude, recur, coda, adapter, embed, head, final_norm;
 } rb_param_counts;
 void rb_model_param_counts(const rb_model *m, rb_param_counts *pc);
+/* The same from a table built for config c (no model needed). */
+void rb_param_table_counts(const rb_param_table *t, const rb_config *c, rb_param_counts *pc);
 
 /* ---------------- training / scoring forward and backward ---------------- */
 

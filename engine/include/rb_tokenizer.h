@@ -111,6 +111,20 @@ void rb_tokenizer_set_special(rb_tokenizer *t, int bos, int eos);
 /* The raw vocabulary string of id (NUL-terminated), or NULL if out of range. */
 const char *rb_tokenizer_piece(const rb_tokenizer *t, int32_t id);
 
+/* The identity of the vocabulary (docs/data-and-checkpoints.md): 64-bit
+ * FNV-1a over u32le(n) and, for each id 0..n-1, u32le(len) and the piece in
+ * its canonical (tokenizer.json) spelling; llama2.c's spelling of spaces and
+ * of BOS/EOS is mapped to SentencePiece's first, so tokenizer.json,
+ * tokenizer.bin and GGUF copies of one vocabulary share it. Never 0 (0 means
+ * "unknown" in token files) except when t is NULL or memory ran out. */
+uint64_t rb_tokenizer_identity(const rb_tokenizer *t);
+
+/* The tokenizer as a Hugging Face tokenizer.json (malloc'd, NUL-terminated,
+ * *len bytes), for any source: HF `tokenizers` and rb_tokenizer_load_json
+ * read it back with the same ids and the same identity. Score-based
+ * vocabularies get the merge list their scores imply (see tok_write_json.c). */
+rb_status rb_tokenizer_to_json(const rb_tokenizer *t, char **text, size_t *len, rb_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,15 +5,18 @@
  *   "plan":   the retrofit plan as JSON, when the model came from surgery
  *   any extra string pairs given to rb_checkpoint_save.
  * Recognised extras on load: "bos_token_id" (an integer), "eos_token_id"
- * (an integer or a JSON list of integers) and "tokenizer" (a path to a
- * tokenizer.json / tokenizer.bin, relative paths taken from the
- * checkpoint's folder; opts->tokenizer_path, when given, wins and the entry
- * is not consulted; a named file that is missing is an error). */
+ * (an integer or a JSON list of integers), the embedded tokenizer (one of
+ * the RB_CKPT_TOKENIZER_* keys, tok_embed.c) and, from checkpoints written
+ * before tokenizers were embedded, "tokenizer" (a path to a tokenizer.json /
+ * tokenizer.bin, relative paths taken from the checkpoint's folder; a named
+ * file that is missing is an error). opts->tokenizer_path, when given, wins
+ * and neither is consulted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "io/tok_embed.h"
 
 static const char *const reserved[] = {"format", "config", "plan"};
 
@@ -283,12 +286,15 @@ rb_status rb_load_checkpoint(const char *path, const rb_load_opts *opts, rb_load
             goto fail;
         }
     out->n_params = tab.total;
-    out->params = malloc(tab.total * sizeof(float) + 1);
-    if (!out->params) {
-        rc = rb_fail(err, RB_ENOMEM, "%s: out of memory for %zu parameters", path, tab.total);
-        goto fail;
+    out->headers_only = opts && opts->headers_only;
+    if (!out->headers_only) {
+        out->params = rb_io_params_alloc(opts, &out->cfg, tab.total, path, &out->params_borrowed, err);
+        if (!out->params) {
+            rc = err ? err->code : RB_ENOMEM;
+            goto fail;
+        }
+        if ((rc = rb_st_copy_table(&tab, match, out->params, err)) != RB_OK) goto fail;
     }
-    if ((rc = rb_st_copy_table(&tab, match, out->params, err)) != RB_OK) goto fail;
     out->metadata_json = metadata_as_json(st);
     if (!out->metadata_json) {
         rc = rb_fail(err, RB_ENOMEM, "%s: out of memory", path);
@@ -309,8 +315,22 @@ rb_status rb_load_checkpoint(const char *path, const rb_load_opts *opts, rb_load
 
     char tok_path[RB_IO_PATH_MAX];
     const char *tp = opts ? opts->tokenizer_path : NULL;
+    static const char *const embed_keys[] = {RB_CKPT_TOKENIZER_JSON, RB_CKPT_TOKENIZER_BIN,
+                                             RB_CKPT_TOKENIZER_GGUF};
+    for (int k = 0; k < 3 && !tp && !out->tok; k++) {
+        const char *v = rb_st_metadata_get(st, embed_keys[k]);
+        if (!v) continue;
+        rb_tokenizer *t = NULL;
+        if ((rc = rb_tokenizer_from_embedding(embed_keys[k], v, path, &t, err)) != RB_OK) goto fail;
+        if ((rc = rb_io_adopt_tokenizer(out, t, path, err)) != RB_OK) goto fail;
+        snprintf(out->tok_embed_key, sizeof out->tok_embed_key, "%s", embed_keys[k]);
+        if (!(out->tok_embed_value = strdup(v))) {
+            rc = rb_fail(err, RB_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+    }
     const char *meta_tok = rb_st_metadata_get(st, "tokenizer");
-    if (!tp && meta_tok && meta_tok[0]) {
+    if (!tp && !out->tok && meta_tok && meta_tok[0]) {
         if (meta_tok[0] == '/') {
             snprintf(tok_path, sizeof tok_path, "%s", meta_tok);
         } else {
@@ -324,7 +344,9 @@ rb_status rb_load_checkpoint(const char *path, const rb_load_opts *opts, rb_load
         }
         if (!rb_io_is_file(tok_path)) {
             rc = rb_fail(err, RB_EIO, "%s: __metadata__ names the tokenizer %s, which does not "
-                         "exist; pass the tokenizer explicitly (--tokenizer)", path, tok_path);
+                         "exist (this checkpoint predates embedded tokenizers); pass the "
+                         "tokenizer with --tokenizer, or `retrobench convert -m CKPT --tokenizer "
+                         "TOK -o NEW.safetensors` to embed it", path, tok_path);
             goto fail;
         }
         tp = tok_path;

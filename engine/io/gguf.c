@@ -469,7 +469,9 @@ rb_status rb_gguf_parse(rb_gguf *g, rb_error *err)
     }
     for (uint64_t i = 0; i < nkv; i++) {
         g->n_kv = (int64_t)i + 1; /* so that close frees what this entry allocated */
+        g->kv[i].start = c.pos;
         if ((st = parse_kv(&c, (int64_t)i, &g->kv[i]))) return st;
+        g->kv[i].end = c.pos;
     }
     g->n_kv = (int64_t)nkv;
     if (nt > 0) {

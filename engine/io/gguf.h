@@ -32,6 +32,7 @@ typedef struct {
     size_t value_off;     /* scalars and strings: offset of the value (a string's u64 length);
                              arrays: offset of the first element */
     size_t *str_offs;     /* string arrays: offset of each element's u64 length */
+    size_t start, end;    /* the whole entry (key, type, value) in the file: [start, end) */
 } rb_gguf_kv;
 
 typedef struct {

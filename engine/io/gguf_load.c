@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "io/gguf.h"
+#include "io/safetensors.h"
 #include "rb_io.h"
 #include "rb_model.h"
 
@@ -307,6 +308,7 @@ static rb_status load_from(rb_gguf *g, const rb_load_opts *opts, rb_loaded_model
     if ((st = rb_param_table_build(&tab, &c, err))) return st;
 
     float *params = NULL;
+    int borrowed = 0;
     unsigned char *used = calloc((size_t)g->n_tensors + 1, 1);
     if (!used) {
         st = rb_fail(err, RB_ENOMEM, "%s: out of memory", g->path);
@@ -322,16 +324,20 @@ static rb_status load_from(rb_gguf *g, const rb_load_opts *opts, rb_loaded_model
                          g->path, g->tensors[i].name);
             goto fail;
         }
-    if (!(params = malloc(tab.total * sizeof *params))) {
-        st = rb_fail(err, RB_ENOMEM, "%s: out of memory for %zu parameters", g->path, tab.total);
-        goto fail;
+    if (!(opts && opts->headers_only)) {
+        if (!(params = rb_io_params_alloc(opts, &c, tab.total, g->path, &borrowed, err))) {
+            st = err ? err->code : RB_ENOMEM;
+            goto fail;
+        }
+        if ((st = load_tensors(g, &c, &tab, params, used, err))) goto fail;
     }
-    if ((st = load_tensors(g, &c, &tab, params, used, err))) goto fail;
 
     out->cfg = c;
     out->params = params;
+    out->params_borrowed = borrowed;
     out->n_params = tab.total;
     out->format = RB_FORMAT_GGUF;
+    out->headers_only = opts && opts->headers_only;
     snprintf(out->source, sizeof out->source, "%s", g->path);
     params = NULL;
     if (opts && opts->tokenizer_path) {
@@ -342,11 +348,11 @@ static rb_status load_from(rb_gguf *g, const rb_load_opts *opts, rb_loaded_model
         out->n_eos = eos >= 0;
         out->eos_ids[0] = eos;
         if (rb_tokenizer_vocab_size(out->tok) > c.vocab_size) {
-            st = rb_fail(err, RB_EINVAL,
-                         "%s: the tokenizer %s has %d tokens but the model only %d embeddings; "
-                         "use the model's own tokenizer",
-                         g->path, opts->tokenizer_path, rb_tokenizer_vocab_size(out->tok),
-                         c.vocab_size);
+            st = rb_fail(err, RB_EFORMAT,
+                         "%s: the tokenizer has %d ids, more than the %d rows of the embedding "
+                         "of %s; it belongs to another model: use the model's own tokenizer",
+                         opts->tokenizer_path, rb_tokenizer_vocab_size(out->tok), c.vocab_size,
+                         g->path);
             goto fail_out;
         }
     } else if ((st = rb_gguf_build_tokenizer(g, c.vocab_size, &out->tok, &out->bos_id,
@@ -360,12 +366,12 @@ static rb_status load_from(rb_gguf *g, const rb_load_opts *opts, rb_loaded_model
     return RB_OK;
 
 fail_out:
-    free(out->params);
+    if (!out->params_borrowed) free(out->params);
     if (out->tok) rb_tokenizer_free(out->tok);
     memset(out, 0, sizeof *out);
 fail:
     rb_param_table_free(&tab);
-    free(params);
+    if (!borrowed) free(params);
     free(used);
     return st;
 }

@@ -242,13 +242,16 @@ rb_status rb_load_hf_folder(const char *dir, const rb_load_opts *opts, rb_loaded
     }
 
     out->n_params = tab.total;
-    out->params = malloc(tab.total * sizeof(float) + 1);
-    if (!out->params) {
-        rc = rb_fail(err, RB_ENOMEM, "%s: out of memory for %zu parameters", dir, tab.total);
-        goto fail;
+    out->headers_only = opts && opts->headers_only;
+    if (!out->headers_only) {
+        out->params = rb_io_params_alloc(opts, &out->cfg, tab.total, dir, &out->params_borrowed, err);
+        if (!out->params) {
+            rc = err ? err->code : RB_ENOMEM;
+            goto fail;
+        }
+        if ((rc = rb_st_copy_table(&tab, match, out->params, err)) != RB_OK) goto fail;
     }
-    if ((rc = rb_st_copy_table(&tab, match, out->params, err)) != RB_OK) goto fail;
-    if (redundant_head) {
+    if (redundant_head && !out->headers_only) {
         const rb_param *emb = &tab.items[rb_param_table_find(&tab, "model.embed_tokens.weight")];
         rc = check_redundant_head(redundant_head, out->params + emb->offset, emb->numel, cfg_path,
                                   err);
@@ -283,6 +286,22 @@ fail:
 rb_status rb_hf_folder_save(const char *dir, const rb_config *cfg, const float *params,
                             const char *tokenizer_json, int bos_id, int eos_id, rb_error *err)
 {
+    /* Read the tokenizer before writing anything, so a bad path fails early. */
+    char *tok_text = NULL;
+    size_t tok_len = 0;
+    if (tokenizer_json) {
+        rb_status rc = rb_io_read_file(tokenizer_json, TOKENIZER_MAX, &tok_text, &tok_len, err);
+        if (rc != RB_OK) return rc;
+    }
+    rb_status rc = rb_hf_folder_save_text(dir, cfg, params, tok_text, tok_len, bos_id, eos_id, err);
+    free(tok_text);
+    return rc;
+}
+
+rb_status rb_hf_folder_save_text(const char *dir, const rb_config *cfg, const float *params,
+                                 const char *tok_text, size_t tok_len, int bos_id, int eos_id,
+                                 rb_error *err)
+{
     rb_config c = *cfg;
     rb_status rc = rb_config_finalize(&c, err);
     if (rc != RB_OK) {
@@ -298,8 +317,6 @@ rb_status rb_hf_folder_save(const char *dir, const rb_config *cfg, const float *
     char cfg_path[RB_IO_PATH_MAX], model_path[RB_IO_PATH_MAX], tok_path[RB_IO_PATH_MAX];
     rb_param_table tab = {0};
     rb_st_write_tensor *wt = NULL;
-    char *tok_text = NULL;
-    size_t tok_len = 0;
     if (rb_io_join(cfg_path, sizeof cfg_path, dir, "config.json") ||
         rb_io_join(model_path, sizeof model_path, dir, "model.safetensors") ||
         rb_io_join(tok_path, sizeof tok_path, dir, "tokenizer.json")) {
@@ -311,10 +328,6 @@ rb_status rb_hf_folder_save(const char *dir, const rb_config *cfg, const float *
                      strerror(errno));
         goto done;
     }
-    /* Read the tokenizer before writing anything, so a bad path fails early. */
-    if (tokenizer_json &&
-        (rc = rb_io_read_file(tokenizer_json, TOKENIZER_MAX, &tok_text, &tok_len, err)) != RB_OK)
-        goto done;
     if ((rc = rb_param_table_build(&tab, &c, err)) != RB_OK) goto done;
     wt = calloc((size_t)tab.count + 1, sizeof *wt);
     if (!wt) {
@@ -339,7 +352,6 @@ rb_status rb_hf_folder_save(const char *dir, const rb_config *cfg, const float *
     rc = rb_atomic_file_write_all(cfg_path, cfg_text, strlen(cfg_text), err);
 done:
     free(wt);
-    free(tok_text);
     free(cfg_text);
     rb_param_table_free(&tab);
     return rc;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "io/gguf.h"
+#include "io/safetensors.h"
 #include "rb_io.h"
 #include "rb_llama2c.h"
 #include "rb_model.h"
@@ -152,23 +153,30 @@ static int readable(const char *p) { return access(p, R_OK) == 0; }
 /* opts->tokenizer_path, else tokenizer.bin or tok<V>.bin beside the model
  * (dir may be NULL: look nowhere). *tok stays NULL when none is found. */
 static rb_status load_tokenizer(const char *dir, int vocab, const rb_load_opts *opts,
-                                rb_tokenizer **tok, rb_error *err)
+                                rb_tokenizer **tok, char *path, size_t path_cap, rb_error *err)
 {
-    char path[1200];
     *tok = NULL;
+    path[0] = 0;
     if (opts && opts->tokenizer_path) {
         size_t n = strlen(opts->tokenizer_path);
+        snprintf(path, path_cap, "%s", opts->tokenizer_path);
         if (n >= 5 && !strcmp(opts->tokenizer_path + n - 5, ".json"))
             return rb_tokenizer_load_file(tok, opts->tokenizer_path, err);
         if (rb_detect_format(opts->tokenizer_path) == RB_FORMAT_GGUF) /* a GGUF's vocabulary */
             return rb_tokenizer_load_any(tok, opts->tokenizer_path, err);
-        snprintf(path, sizeof path, "%s", opts->tokenizer_path);
+        /* a tokenizer.bin: ids past the model's vocabulary are refused below */
+        rb_status st = rb_tokenizer_load_llama2c(tok, path, 0, err);
+        if (st == RB_OK) rb_tokenizer_set_special(*tok, 1, 2);
+        return st;
     } else {
         if (!dir) return RB_OK;
-        snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
+        snprintf(path, path_cap, "%s/tokenizer.bin", dir);
         if (!readable(path)) {
-            snprintf(path, sizeof path, "%s/tok%d.bin", dir, vocab);
-            if (!readable(path)) return RB_OK;
+            snprintf(path, path_cap, "%s/tok%d.bin", dir, vocab);
+            if (!readable(path)) {
+                path[0] = 0;
+                return RB_OK;
+            }
         }
     }
     rb_status st = rb_tokenizer_load_llama2c(tok, path, vocab, err);
@@ -204,11 +212,14 @@ static rb_status load(const uint8_t *d, size_t size, const char *name, const cha
 
     rb_param_table t;
     if ((st = rb_param_table_build(&t, &c, err))) return st;
-    float *p = malloc(t.total * sizeof *p);
-    if (!p) {
+    const int headers_only = opts && opts->headers_only;
+    int borrowed = 0;
+    float *p = headers_only ? NULL : rb_io_params_alloc(opts, &c, t.total, name, &borrowed, err);
+    if (!p && !headers_only) {
         rb_param_table_free(&t);
-        return rb_fail(err, RB_ENOMEM, "%s: out of memory for %zu parameters", name, t.total);
+        return err ? err->code : RB_ENOMEM;
     }
+    if (headers_only) goto tokenizer; /* the size was checked against the header */
     const size_t D = (size_t)c.dim, F = (size_t)c.hidden_dim, V = (size_t)c.vocab_size;
     const size_t KV = (size_t)rb_config_kv_dim(&c), hs = (size_t)c.head_dim;
     const int L = h.n_layers;
@@ -237,17 +248,22 @@ static rb_status load(const uint8_t *d, size_t size, const char *name, const cha
                                          c.n_kv_heads, c.head_dim, (int64_t)D);
     }
 
+tokenizer:;
     rb_tokenizer *tok = NULL;
-    if ((st = load_tokenizer(dir, h.vocab, opts, &tok, err))) {
-        free(p);
+    char tok_path[1200];
+    if ((st = load_tokenizer(dir, h.vocab, opts, &tok, tok_path, sizeof tok_path, err))) {
+        if (!borrowed) free(p);
         rb_param_table_free(&t);
         return st;
     }
     out->cfg = c;
     out->params = p;
+    out->params_borrowed = borrowed;
     out->n_params = t.total;
     out->format = RB_FORMAT_LLAMA2C;
+    out->headers_only = headers_only;
     out->tok = tok;
+    snprintf(out->tokenizer_path, sizeof out->tokenizer_path, "%s", tok ? tok_path : "");
     out->bos_id = 1;
     out->n_eos = 1;
     out->eos_ids[0] = 2;

@@ -77,6 +77,14 @@ rb_status rb_st_copy_table(const rb_param_table *tab, rb_st_entry *const *match,
  * file name), check that its ids fit the model's vocabulary and reconcile
  * the special ids: ids the model file gave win and are set on the
  * tokenizer, missing ones are taken from it. */
+/* The parameter buffer of a loader: opts->params_alloc's when given
+ * (*borrowed = 1), else malloc'd. NULL with err filled on failure. */
+float *rb_io_params_alloc(const rb_load_opts *opts, const rb_config *cfg, size_t n_floats,
+                          const char *src, int *borrowed, rb_error *err);
+/* The same for a tokenizer already loaded (taken over: freed on failure);
+ * what names it in messages. tokenizer_path is left as it is. */
+rb_status rb_io_adopt_tokenizer(rb_loaded_model *out, rb_tokenizer *t, const char *what,
+                                rb_error *err);
 rb_status rb_io_attach_tokenizer(rb_loaded_model *out, const char *path, int json,
                                  rb_error *err);
 

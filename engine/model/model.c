@@ -185,10 +185,14 @@ rb_status rb_model_get_grads(const rb_model *m, float *host, rb_error *err)
 
 void rb_model_param_counts(const rb_model *m, rb_param_counts *pc)
 {
+    rb_param_table_counts(&m->table, &m->cfg, pc);
+}
+
+void rb_param_table_counts(const rb_param_table *t, const rb_config *c, rb_param_counts *pc)
+{
     memset(pc, 0, sizeof *pc);
-    const rb_config *c = &m->cfg;
-    for (int i = 0; i < m->table.count; i++) {
-        const rb_param *p = &m->table.items[i];
+    for (int i = 0; i < t->count; i++) {
+        const rb_param *p = &t->items[i];
         pc->total += p->numel;
         if (p->layer >= 0) {
             if (p->layer < c->n_prelude) pc->prelude += p->numel;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tok/tok_internal.h"
 
@@ -166,6 +167,16 @@ rb_status rb_tok_read_file(const char *path, char **data, size_t *len, rb_error 
 {
     *data = NULL;
     *len = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return rb_fail(err, RB_EIO, "%s: no such tokenizer file; check the path", path);
+    if (S_ISDIR(sb.st_mode))
+        return rb_fail(err, RB_EIO, "%s: is a folder, not a tokenizer file; give the file inside "
+                       "it (tokenizer.json or tokenizer.bin)", path);
+    if (!S_ISREG(sb.st_mode))
+        return rb_fail(err, RB_EIO, "%s: not a regular file; give a tokenizer file", path);
+    if (sb.st_size == 0)
+        return rb_fail(err, RB_EFORMAT, "%s: the tokenizer file is empty (0 bytes)", path);
     FILE *f = fopen(path, "rb");
     if (!f) return rb_fail(err, RB_EIO, "%s: cannot open the tokenizer file; check the path", path);
     if (fseek(f, 0, SEEK_END) != 0) {
@@ -201,10 +212,19 @@ rb_status rb_tokenizer_load_file(rb_tokenizer **out, const char *path, rb_error 
     *out = NULL;
     size_t n = strlen(path);
     if (n >= 5 && strcmp(path + n - 5, ".json") == 0) return rb_tokenizer_load_json(out, path, err);
-    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0)
-        return rb_fail(err, RB_EUNSUPPORTED,
-                       "%s: a GGUF file; rb_tokenizer_load_any (rb_io.h) reads its vocabulary, or "
-                       "build one with rb_tokenizer_from_spm_scores / rb_tokenizer_from_bpe",
-                       path);
+    if (n >= 5 && strcmp(path + n - 5, ".gguf") == 0) {
+        char magic[4] = {0};
+        FILE *f = fopen(path, "rb");
+        int opened = f != NULL;
+        size_t got = f ? fread(magic, 1, 4, f) : 0;
+        if (f) fclose(f);
+        if (got == 4 && !memcmp(magic, "GGUF", 4))
+            return rb_fail(err, RB_EUNSUPPORTED,
+                           "%s: a GGUF file; rb_tokenizer_load_any (rb_io.h) reads its vocabulary, "
+                           "or build one with rb_tokenizer_from_spm_scores / rb_tokenizer_from_bpe",
+                           path);
+        return rb_fail(err, RB_EFORMAT, "%s: named .gguf but does not start with \"GGUF\": the "
+                       "file is %s", path, opened ? "truncated or damaged" : "missing or unreadable");
+    }
     return rb_tokenizer_load_llama2c(out, path, 0, err);
 }

@@ -46,6 +46,8 @@ typedef enum {
 } rb_tok_regex;
 /* The pattern string of a tokenizer.json Split/ByteLevel regex -> kind, or 0. */
 rb_tok_regex rb_tok_regex_from_pattern(const char *pattern);
+/* ... and back: the pattern string tokenizer.json spells for kind. */
+const char *rb_tok_regex_pattern(rb_tok_regex kind);
 /* End of the match that starts at pos (pos < len); always > pos. */
 size_t rb_tok_regex_match(rb_tok_regex kind, const char *s, size_t len, size_t pos);
 
@@ -210,6 +212,10 @@ rb_status rb_tok_bpe_word(const rb_tokenizer *t, const char *w, size_t len, rb_t
                           rb_error *err);
 rb_status rb_tok_spm_word(const rb_tokenizer *t, const char *w, size_t len, rb_tok_ids *out,
                           rb_error *err);
+
+/* tok_identity.c: piece id in its canonical (tokenizer.json) spelling into
+ * out, which has room for 3 * piece_len + 1 bytes; returns the length. */
+size_t rb_tok_canonical_piece(const rb_tokenizer *t, int32_t id, char *out);
 
 /* tok_gguf_bpe.c: byte-level pre-tokenizer steps for a GGUF tokenizer.ggml.pre name. */
 rb_status rb_tok_pre_from_gguf_name(rb_tokenizer *t, const char *pre, rb_error *err);

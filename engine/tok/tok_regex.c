@@ -19,6 +19,16 @@ static const char PAT_QWEN2[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+const char *rb_tok_regex_pattern(rb_tok_regex kind)
+{
+    switch (kind) {
+    case RB_TOK_RE_GPT2: return PAT_GPT2;
+    case RB_TOK_RE_LLAMA3: return PAT_LLAMA3;
+    case RB_TOK_RE_QWEN2: return PAT_QWEN2;
+    }
+    return "";
+}
+
 rb_tok_regex rb_tok_regex_from_pattern(const char *pattern)
 {
     if (!pattern) return 0;

@@ -30,7 +30,9 @@ rb_status rb_ingest_map(const char *path, const char **data, size_t *size, rb_er
     if (fd < 0) return rb_fail(err, RB_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat stt;
     if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
+        int dir = fstat(fd, &stt) == 0 && S_ISDIR(stt.st_mode);
         close(fd);
+        if (dir) return rb_fail(err, RB_EIO, "%s: is a folder; give the text file to read", path);
         return rb_fail(err, RB_EIO, "%s: not a readable regular file", path);
     }
     if (stt.st_size == 0) {

@@ -43,3 +43,21 @@ rb_status rb_ingest_text(const char *path, const rb_ingest_opts *opts, rb_packer
     if (stats) *stats = run.st;
     return st;
 }
+
+rb_status rb_text_count(const char *path, const char *needle, uint64_t *count, rb_error *err)
+{
+    *count = 0;
+    const char *data;
+    size_t size;
+    rb_status st = rb_ingest_map(path, &data, &size, err);
+    if (st != RB_OK) return st;
+    size_t n = needle ? strlen(needle) : 0;
+    for (size_t pos = 0; n && pos < size;) {
+        const char *hit = memmem(data + pos, size - pos, needle, n);
+        if (!hit) break;
+        (*count)++;
+        pos = (size_t)(hit - data) + n;
+    }
+    rb_ingest_unmap(data, size);
+    return RB_OK;
+}

@@ -45,6 +45,7 @@ rb_status rb_packer_open(rb_packer **out, const char *path, const rb_pack_opts *
         }
     }
     rb_status st = rb_tokwriter_open(&p->w, path, opts->vocab_size, opts->row_len, err);
+    if (st == RB_OK) rb_tokwriter_set_identity(p->w, opts->tok_identity);
     if (st != RB_OK) {
         free(p->row);
         free(p);

@@ -33,6 +33,24 @@ static int32_t id_at(const rb_tokfile *f, uint64_t i)
     return (int32_t)le32(p);
 }
 
+/* A regular file of at least a header's size. */
+static rb_status check_kind(const char *path, const struct stat *stt, rb_error *err)
+{
+    if (S_ISDIR(stt->st_mode))
+        return rb_fail(err, RB_EIO, "%s: is a folder, not a token file; give the .rbtok file "
+                       "that `retrobench data -o` wrote", path);
+    if (!S_ISREG(stt->st_mode)) return rb_fail(err, RB_EIO, "%s: not a regular file", path);
+    if (stt->st_size == 0)
+        return rb_fail(err, RB_EFORMAT, "%s: the file is empty (0 bytes), not a token file; "
+                       "pack the text again with `retrobench data`", path);
+    if ((uint64_t)stt->st_size < RB_TOKFILE_HEADER_SIZE)
+        return rb_fail(err, RB_EFORMAT,
+                       "%s: header: file is %llu bytes, shorter than the %u-byte header "
+                       "(truncated or not a token file)",
+                       path, (unsigned long long)stt->st_size, RB_TOKFILE_HEADER_SIZE);
+    return RB_OK;
+}
+
 /* Check the 64-byte header h against the file size; fills info. */
 static rb_status check_header(const char *path, const uint8_t *h, uint64_t size,
                               rb_tokfile_info *info, rb_error *err)
@@ -47,9 +65,10 @@ static rb_status check_header(const char *path, const uint8_t *h, uint64_t size,
     info->id_width = le32(h + 16);
     info->row_len = le32(h + 20);
     info->n_tokens = le64(h + 24);
-    if (info->version != RB_TOKFILE_VERSION)
+    if (info->version != 1 && info->version != RB_TOKFILE_VERSION)
         return rb_fail(err, RB_EUNSUPPORTED,
-                       "%s: version (offset 8) is %u; this build reads version %u only", path,
+                       "%s: version (offset 8) is %u; this build reads versions 1 and %u (pack "
+                       "the text again with this build's `retrobench data`)", path,
                        info->version, RB_TOKFILE_VERSION);
     if (info->vocab_size == 0)
         return rb_fail(err, RB_EFORMAT, "%s: vocab_size (offset 12) is 0", path);
@@ -61,7 +80,9 @@ static rb_status check_header(const char *path, const uint8_t *h, uint64_t size,
                        "%s: id_width (offset 16) is 2 but vocab_size is %u > 65536: ids would "
                        "not fit",
                        path, info->vocab_size);
-    for (int i = 32; i < 64; i++)
+    /* version 2 keeps the tokenizer identity at 32; the rest is reserved */
+    info->tok_identity = info->version >= 2 ? le64(h + 32) : 0;
+    for (int i = info->version >= 2 ? 40 : 32; i < 64; i++)
         if (h[i] != 0)
             return rb_fail(err, RB_EFORMAT,
                            "%s: reserved header byte at offset %d is %u, not 0 (written by a "
@@ -103,18 +124,12 @@ rb_status rb_tokfile_open(rb_tokfile **out, const char *path, unsigned flags, rb
         close(fd);
         return rb_fail(err, RB_EIO, "%s: cannot stat: %s", path, strerror(e));
     }
-    if (!S_ISREG(stt.st_mode)) {
+    rb_status st0 = check_kind(path, &stt, err);
+    if (st0 != RB_OK) {
         close(fd);
-        return rb_fail(err, RB_EIO, "%s: not a regular file", path);
+        return st0;
     }
     uint64_t size = (uint64_t)stt.st_size;
-    if (size < RB_TOKFILE_HEADER_SIZE) {
-        close(fd);
-        return rb_fail(err, RB_EFORMAT,
-                       "%s: header: file is %llu bytes, shorter than the %u-byte header "
-                       "(truncated or not a token file)",
-                       path, (unsigned long long)size, RB_TOKFILE_HEADER_SIZE);
-    }
     if (size > (uint64_t)SIZE_MAX) {
         close(fd);
         return rb_fail(err, RB_EUNSUPPORTED, "%s: %llu bytes do not fit in this address space",
@@ -142,15 +157,37 @@ rb_status rb_tokfile_open(rb_tokfile **out, const char *path, unsigned flags, rb
     f->map = map;
     f->map_size = (size_t)size;
     f->info = info;
-    if (flags & RB_TOKFILE_CHECK_IDS) {
-        st = rb_tokfile_check_ids(f, err);
-        if (st != RB_OK) {
-            rb_tokfile_close(f);
-            return st;
-        }
+    (void)flags; /* ids are always checked: a bad id must fail here, not mid-run */
+    st = rb_tokfile_check_ids(f, err);
+    if (st != RB_OK) {
+        rb_tokfile_close(f);
+        return st;
     }
     *out = f;
     return RB_OK;
+}
+
+rb_status rb_tokfile_read_info(const char *path, rb_tokfile_info *info, rb_error *err)
+{
+    if (!info || !path) return rb_fail(err, RB_EINVAL, "rb_tokfile_read_info: NULL argument");
+    memset(info, 0, sizeof *info);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return rb_fail(err, RB_EIO, "%s: cannot open token file: %s", path, strerror(errno));
+    struct stat stt;
+    rb_status st = RB_OK;
+    if (fstat(fd, &stt) != 0) st = rb_fail(err, RB_EIO, "%s: cannot stat: %s", path, strerror(errno));
+    if (st == RB_OK) st = check_kind(path, &stt, err);
+    uint8_t h[RB_TOKFILE_HEADER_SIZE];
+    if (st == RB_OK) {
+        ssize_t got = pread(fd, h, sizeof h, 0);
+        if (got != (ssize_t)sizeof h)
+            st = rb_fail(err, RB_EIO, "%s: cannot read the header: %s", path,
+                         got < 0 ? strerror(errno) : "short read");
+    }
+    close(fd);
+    if (st == RB_OK) st = check_header(path, h, (uint64_t)stt.st_size, info, err);
+    return st;
 }
 
 void rb_tokfile_close(rb_tokfile *f)
@@ -165,20 +202,54 @@ const rb_tokfile_info *rb_tokfile_get_info(const rb_tokfile *f) { return &f->inf
 
 const char *rb_tokfile_path(const rb_tokfile *f) { return f->path; }
 
+/* The first id at or past vocab_size, or n when there is none. The common
+ * 16-bit case is a plain max-reduction the compiler vectorises, so the check
+ * runs at memory speed; the exact position is searched only on failure. */
+static uint64_t first_bad_id(const rb_tokfile *f)
+{
+    const uint64_t n = f->info.n_tokens;
+    const uint32_t v = f->info.vocab_size;
+    const uint8_t *base = f->map + RB_TOKFILE_HEADER_SIZE;
+    if (f->info.id_width == 2) {
+        const uint64_t chunk = 1u << 16;
+        for (uint64_t s = 0; s < n; s += chunk) {
+            uint64_t e = s + chunk < n ? s + chunk : n;
+            uint32_t mx = 0;
+            for (uint64_t i = s; i < e; i++) {
+                uint32_t id = (uint32_t)base[2 * i] | (uint32_t)base[2 * i + 1] << 8;
+                mx = id > mx ? id : mx;
+            }
+            if (mx >= v)
+                for (uint64_t i = s; i < e; i++)
+                    if ((uint32_t)id_at(f, i) >= v) return i;
+        }
+        return n;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if ((uint32_t)id_at(f, i) >= v) return i;
+    return n;
+}
+
 rb_status rb_tokfile_check_ids(const rb_tokfile *f, rb_error *err)
 {
     /* 16-bit ids cannot exceed a vocabulary of 65536 */
     if (f->info.id_width == 2 && f->info.vocab_size >= 65536u) return RB_OK;
-    for (uint64_t i = 0; i < f->info.n_tokens; i++) {
-        uint32_t id = (uint32_t)id_at(f, i);
-        if (id >= f->info.vocab_size)
-            return rb_fail(err, RB_EFORMAT,
-                           "%s: id %u at token %llu (byte offset %llu) is >= vocab_size %u",
-                           f->path, id, (unsigned long long)i,
-                           (unsigned long long)(RB_TOKFILE_HEADER_SIZE + i * f->info.id_width),
-                           f->info.vocab_size);
-    }
-    return RB_OK;
+    uint64_t i = first_bad_id(f);
+    if (i == f->info.n_tokens) return RB_OK;
+    uint32_t id = (uint32_t)id_at(f, i);
+    unsigned long long off = (unsigned long long)(RB_TOKFILE_HEADER_SIZE + i * f->info.id_width);
+    if (f->info.row_len > 0)
+        return rb_fail(err, RB_EFORMAT,
+                       "%s: row %llu, column %llu (byte offset %llu) holds id %u, outside the "
+                       "vocabulary of %u ids the header declares; the file is damaged or was not "
+                       "written by `retrobench data`: pack the text again",
+                       f->path, (unsigned long long)(i / f->info.row_len),
+                       (unsigned long long)(i % f->info.row_len), off, id, f->info.vocab_size);
+    return rb_fail(err, RB_EFORMAT,
+                   "%s: token %llu (byte offset %llu) holds id %u, outside the vocabulary of %u "
+                   "ids the header declares; the file is damaged or was not written by "
+                   "`retrobench data`: pack the text again",
+                   f->path, (unsigned long long)i, off, id, f->info.vocab_size);
 }
 
 rb_status rb_tokfile_read(const rb_tokfile *f, uint64_t start, size_t n, int32_t *out,

@@ -23,6 +23,7 @@ struct rb_tokwriter {
     uint32_t id_width;
     uint32_t row_len;
     uint64_t count;
+    uint64_t tok_identity;
     uint8_t *buf;
     size_t buf_used;
 };
@@ -140,6 +141,11 @@ rb_status rb_tokwriter_append(rb_tokwriter *w, const int32_t *ids, size_t n, rb_
 
 uint64_t rb_tokwriter_count(const rb_tokwriter *w) { return w->count; }
 
+void rb_tokwriter_set_identity(rb_tokwriter *w, uint64_t tok_identity)
+{
+    if (w) w->tok_identity = tok_identity;
+}
+
 static rb_status fsync_dir(const char *path, rb_error *err)
 {
     char *copy = strdup(path);
@@ -181,6 +187,7 @@ rb_status rb_tokwriter_finish(rb_tokwriter *w, rb_error *err)
         put32(h + 16, w->id_width);
         put32(h + 20, w->row_len);
         put64(h + 24, w->count);
+        put64(h + 32, w->tok_identity);
         ssize_t k = pwrite(w->fd, h, sizeof h, 0);
         if (k != (ssize_t)sizeof h)
             st = rb_fail(err, RB_EIO, "%s: writing the header failed: %s", w->tmp,

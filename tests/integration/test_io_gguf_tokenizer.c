@@ -138,7 +138,7 @@ START_TEST(loaded_model_carries_it)
     rb_loaded_model_free(&m);
 
     /* an explicit tokenizer replaces the embedded one */
-    rb_load_opts o = {tok_path};
+    rb_load_opts o = {.tokenizer_path = tok_path};
     ck_assert_msg(rb_load_gguf(gguf_path, &o, &m, &err) == RB_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(m.tok);
     ck_assert_int_eq(rb_tokenizer_vocab_size(m.tok), 512);

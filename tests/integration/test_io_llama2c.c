@@ -107,7 +107,7 @@ START_TEST(tokenizer_lookup)
     rb_loaded_model_free(&m);
 
     /* explicit tokenizer_path */
-    rb_load_opts o = {tok_path};
+    rb_load_opts o = {.tokenizer_path = tok_path};
     ck_assert_msg(rb_load_llama2c(p, &o, &m, &err) == RB_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(m.tok);
     ck_assert_int_eq(rb_tokenizer_vocab_size(m.tok), 512);

@@ -92,7 +92,7 @@ static void pack_and_compare(int jsonl, const char *in, const rb_ingest_opts *o,
                              const stream *want)
 {
     const char *out = tmp_path(jsonl ? "gsm.rbtok" : "ts.rbtok");
-    rb_pack_opts po = {VOCAB, row_len, BOS, EOS, RB_PACK_DROP, 0};
+    rb_pack_opts po = {VOCAB, row_len, BOS, EOS, RB_PACK_DROP, 0, 0};
     rb_packer *pk;
     rb_error err;
     ck_assert_int_eq(rb_packer_open(&pk, out, &po, &err), RB_OK);

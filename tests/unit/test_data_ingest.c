@@ -93,7 +93,7 @@ static char *read_back(const char *path)
 
 static rb_packer *open_packer(const char *path)
 {
-    rb_pack_opts o = {VOCAB, 0, BOS, EOS, RB_PACK_DROP, 0};
+    rb_pack_opts o = {VOCAB, 0, BOS, EOS, RB_PACK_DROP, 0, 0};
     rb_packer *pk;
     ck_assert_int_eq(rb_packer_open(&pk, path, &o, NULL), RB_OK);
     return pk;

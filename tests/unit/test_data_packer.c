@@ -36,7 +36,7 @@ static int32_t *make_doc(int d, size_t *n)
 static void check_pack(uint32_t row_len, int32_t bos, int32_t eos, rb_pack_tail tail, int n_docs)
 {
     const char *path = tmp_path("p.rbtok");
-    rb_pack_opts o = {100, row_len, bos, eos, tail, 0};
+    rb_pack_opts o = {100, row_len, bos, eos, tail, 0, 0};
     rb_packer *pk;
     rb_error err;
     ck_assert_int_eq(rb_packer_open(&pk, path, &o, &err), RB_OK);
@@ -104,7 +104,7 @@ START_TEST(hand_example)
     /* T + 1 = 5, BOS 1, EOS 2: [10 11 12], [13], [] ->
      * 1 10 11 12 2 | 1 13 2 1 2 (two full rows, nothing left) */
     const char *path = tmp_path("hand.rbtok");
-    rb_pack_opts o = {100, 5, 1, 2, RB_PACK_DROP, 0};
+    rb_pack_opts o = {100, 5, 1, 2, RB_PACK_DROP, 0, 0};
     rb_packer *pk;
     ck_assert_int_eq(rb_packer_open(&pk, path, &o, NULL), RB_OK);
     int32_t a[] = {10, 11, 12}, b[] = {13};
@@ -143,7 +143,7 @@ END_TEST
 START_TEST(bad_input)
 {
     const char *path = tmp_path("bad.rbtok");
-    rb_pack_opts o = {100, 4, 1, 2, RB_PACK_DROP, 0};
+    rb_pack_opts o = {100, 4, 1, 2, RB_PACK_DROP, 0, 0};
     rb_packer *pk;
     rb_error err;
     o.bos_id = 100;

@@ -82,7 +82,7 @@ START_TEST(layout_and_round_trip_u16)
     uint8_t *b = slurp(path, &size);
     ck_assert_int_eq(size, 64 + 2 * N);
     ck_assert(memcmp(b, "RBTOK\0\0\0", 8) == 0);
-    ck_assert_int_eq(rd32(b + 8), 1);
+    ck_assert_int_eq(rd32(b + 8), 2);
     ck_assert_int_eq(rd32(b + 12), 300);
     ck_assert_int_eq(rd32(b + 16), 2);
     ck_assert_int_eq(rd32(b + 20), 7);
@@ -183,7 +183,7 @@ static void expect_bad(const char *name, void (*patch)(uint8_t *b, size_t *n), r
 
 static void p_short_header(uint8_t *b, size_t *n) { (void)b; *n = 40; }
 static void p_magic(uint8_t *b, size_t *n) { (void)n; b[2] = 'X'; }
-static void p_version(uint8_t *b, size_t *n) { (void)n; b[8] = 2; }
+static void p_version(uint8_t *b, size_t *n) { (void)n; b[8] = 3; }
 static void p_vocab0(uint8_t *b, size_t *n) { (void)n; memset(b + 12, 0, 4); }
 static void p_width3(uint8_t *b, size_t *n) { (void)n; b[16] = 3; }
 static void p_width2_big_vocab(uint8_t *b, size_t *n) { (void)n; b[12] = 0x71; b[13] = 0x11; b[14] = 1; }
@@ -209,16 +209,77 @@ START_TEST(malformed_headers)
     expect_bad("trailing.rbtok", p_trailing, RB_EFORMAT, "trailing", 0);
     expect_bad("rowlen.rbtok", p_row_len, RB_EFORMAT, "row_len", 0);
     expect_bad("hugecount.rbtok", p_huge_count, RB_EFORMAT, "n_tokens", 0);
-    expect_bad("badid.rbtok", p_bad_id, RB_EFORMAT, "id 400 at token 7", RB_TOKFILE_CHECK_IDS);
+    /* token 7 of rows of 5: row 1, column 2; found with or without the flag */
+    expect_bad("badid.rbtok", p_bad_id, RB_EFORMAT, "row 1, column 2 (byte offset 78) holds id 400",
+               RB_TOKFILE_CHECK_IDS);
+    expect_bad("badid0.rbtok", p_bad_id, RB_EFORMAT, "row 1, column 2", 0);
 
-    /* without the flag the bad id file opens; the explicit scan finds it */
     rb_tokfile *f;
     rb_error err;
-    ck_assert_int_eq(rb_tokfile_open(&f, tmp_path("badid.rbtok"), 0, &err), RB_OK);
-    ck_assert_int_eq(rb_tokfile_check_ids(f, &err), RB_EFORMAT);
-    rb_tokfile_close(f);
     ck_assert_int_eq(rb_tokfile_open(&f, tmp_path("does-not-exist.rbtok"), 0, &err), RB_EIO);
     ck_assert_ptr_nonnull(strstr(err.msg, "does-not-exist"));
+}
+END_TEST
+
+/* The tokenizer identity is written at offset 32 and read back; version 1
+ * files (identity field reserved, zero) are read with identity 0; an id in
+ * a row is found at open even past the first 65536 ids. */
+START_TEST(identity_and_version1)
+{
+    const char *path = tmp_path("id.rbtok");
+    int32_t ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 0};
+    rb_tokwriter *w;
+    rb_error err;
+    ck_assert_int_eq(rb_tokwriter_open(&w, path, 10, 5, &err), RB_OK);
+    rb_tokwriter_set_identity(w, 0x0123456789abcdefull);
+    ck_assert_int_eq(rb_tokwriter_append(w, ids, 10, &err), RB_OK);
+    ck_assert_int_eq(rb_tokwriter_finish(w, &err), RB_OK);
+    size_t n;
+    uint8_t *b = slurp(path, &n);
+    ck_assert_int_eq(rd32(b + 32), 0x89abcdefu);
+    ck_assert_int_eq(rd32(b + 36), 0x01234567u);
+    rb_tokfile_info info;
+    ck_assert_int_eq(rb_tokfile_read_info(path, &info, &err), RB_OK);
+    ck_assert(info.tok_identity == 0x0123456789abcdefull);
+    ck_assert_int_eq(info.version, 2);
+    ck_assert_int_eq(info.n_rows, 2);
+    /* the same bytes as version 1: the field must be zero there */
+    b[8] = 1;
+    const char *v1 = tmp_path("v1.rbtok");
+    spit(v1, b, n);
+    rb_tokfile *f;
+    ck_assert_int_eq(rb_tokfile_open(&f, v1, 0, &err), RB_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "reserved"));
+    memset(b + 32, 0, 8);
+    spit(v1, b, n);
+    ck_assert_int_eq(rb_tokfile_open(&f, v1, 0, &err), RB_OK);
+    ck_assert(rb_tokfile_get_info(f)->tok_identity == 0);
+    ck_assert_int_eq(rb_tokfile_get_info(f)->version, 1);
+    rb_tokfile_close(f);
+    free(b);
+
+    /* a bad id far into a big file, in the last chunk of the scan */
+    enum { ROWS = 40000, T1 = 3 };
+    static int32_t big[ROWS * T1];
+    for (int i = 0; i < ROWS * T1; i++) big[i] = i % 100;
+    const char *pb = tmp_path("big.rbtok");
+    write_ids(pb, 100, T1, big, ROWS * T1);
+    b = slurp(pb, &n);
+    size_t at = 64 + 2 * ((size_t)39000 * T1 + 1);
+    b[at] = 100;
+    b[at + 1] = 0;
+    spit(pb, b, n);
+    free(b);
+    ck_assert_int_eq(rb_tokfile_open(&f, pb, 0, &err), RB_EFORMAT);
+    ck_assert_msg(strstr(err.msg, "row 39000, column 1") != NULL, "%s", err.msg);
+    ck_assert_int_eq(rb_tokfile_read_info(pb, &info, &err), RB_OK); /* the header alone is fine */
+    /* a folder and an empty file are called that */
+    ck_assert_int_eq(rb_tokfile_open(&f, rb_test_tmpdir(), 0, &err), RB_EIO);
+    ck_assert_ptr_nonnull(strstr(err.msg, "folder"));
+    const char *pe = tmp_path("empty.rbtok");
+    spit(pe, (const uint8_t *)"", 0);
+    ck_assert_int_eq(rb_tokfile_read_info(pe, &info, &err), RB_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(err.msg, "empty"));
 }
 END_TEST
 
@@ -358,6 +419,7 @@ int main(void)
     tcase_add_test(tc, layout_and_round_trip_u16);
     tcase_add_test(tc, round_trip_u32_and_unpacked);
     tcase_add_test(tc, malformed_headers);
+    tcase_add_test(tc, identity_and_version1);
     tcase_add_test(tc, writer_errors_and_atomicity);
     tcase_add_test(tc, validation_split);
     tcase_add_test(tc, row_order);
