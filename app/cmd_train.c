@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "app_model.h"
 #include "cli.h"
@@ -104,10 +106,21 @@ static void usage(FILE *f)
 
 typedef struct {
     int quiet;
+    int tty;         /* stderr is a terminal: validation progress is drawn in place */
     long long steps; /* of the current phase */
     double tok_acc, sec_acc;
-    int val_open; /* a "final validation:" line is being written */
+    int val_open;    /* a "final validation:" line is being written */
+    char vline[1024]; /* that line so far (redrawn after progress) */
+    int vdepth;      /* depth of the last progress drawn */
+    double vlast;    /* when it was drawn */
 } printer;
+
+static double clock_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 static void p_phase_start(void *u, const app_run_phase_info *p)
 {
@@ -153,34 +166,56 @@ static int p_step(void *u, int phase, const rb_train_metrics *mt, app_run_contro
 static void p_validation(void *u, const app_run_validation *v)
 {
     printer *pr = u;
+    size_t len = strlen(pr->vline);
     switch (v->event) {
     case APP_RUN_VAL_START:
-        fprintf(stderr, "phase %d %svalidation:", v->phase, v->final ? "final " : "");
+        snprintf(pr->vline, sizeof pr->vline, "phase %d %svalidation:", v->phase, v->final ? "final " : "");
+        fputs(pr->vline, stderr);
         pr->val_open = 1;
+        pr->vdepth = 0;
         break;
     case APP_RUN_VAL_DEPTH:
-        fprintf(stderr, " r=%d %.4f", v->depth, v->loss);
+        snprintf(pr->vline + len, sizeof pr->vline - len, " r=%d %.4f", v->depth, v->loss);
+        if (pr->tty) fprintf(stderr, "\r%s\x1b[K", pr->vline); /* over the progress */
+        else fprintf(stderr, " r=%d %.4f", v->depth, v->loss);
         if (v->index + 1 == v->count) fputc('\n', stderr), pr->val_open = 0;
         break;
     case APP_RUN_VAL_FAILED:
+        if (pr->tty) fprintf(stderr, "\r%s\x1b[K", pr->vline);
         fprintf(stderr, " %s\n", v->message);
         pr->val_open = 0;
         break;
     }
 }
 
+/* On a terminal: "phase 1 final validation: r=1 5.1234 r=2 37% of 4000 rows",
+ * redrawn at most 5 times a second (and at the start of each depth). */
+static void p_progress(void *u, int phase, int depth, uint64_t done, uint64_t total)
+{
+    (void)phase;
+    printer *pr = u;
+    if (!pr->tty || !pr->val_open || total == 0) return;
+    const double now = clock_s();
+    if (depth == pr->vdepth && now - pr->vlast < 0.2) return;
+    pr->vdepth = depth;
+    pr->vlast = now;
+    fprintf(stderr, "\r%s r=%d %d%% of %llu rows\x1b[K", pr->vline, depth, (int)(100 * done / total),
+            (unsigned long long)total);
+}
+
 static void p_stopping(void *u, int phase, int sig, int64_t step)
 {
     printer *pr = u;
     (void)phase;
-    if (pr->val_open) pr->val_open = 0;
+    pr->val_open = 0;
     fprintf(stderr, "\nretrobench train: %s; saving a checkpoint at step %lld\n",
-            sig == SIGTERM ? "SIGTERM" : "interrupted", (long long)step);
+            sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "interrupted", (long long)step);
 }
 
 static void p_message(void *u, const char *msg)
 {
-    (void)u;
+    printer *pr = u;
+    if (pr->val_open) fputc('\n', stderr), pr->val_open = 0;
     fprintf(stderr, "retrobench train: %s\n", msg);
 }
 
@@ -255,6 +290,12 @@ int cmd_train(int argc, char **argv)
         fprintf(stderr, "retrobench train: need -m MODEL, --data FILE and --out DIR (see --help)\n");
         goto out;
     }
+    for (int i = 0; i < nf; i++) /* settings without a silent default */
+        if ((fl[i].flags & RB_TF_REQUIRED) && fl[i].type != RB_TF_SOURCES && !given[i]) {
+            fprintf(stderr, "retrobench train: give --%s %s (%s); there is no default%s\n", fl[i].flag, fl[i].arg,
+                    fl[i].help, resume ? ": with --resume, the run's own number" : "");
+            goto out;
+        }
     rb_train_config_resolve(c, given);
     spec.n_phases = 1;
     if (p2src.n_sources > 0 || p2_steps > 0) {
@@ -292,13 +333,14 @@ int cmd_train(int argc, char **argv)
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);  /* even when ignored: stopping a run always saves it */
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);   /* the terminal went away */
 
-    printer pr = {.quiet = quiet};
+    printer pr = {.quiet = quiet, .tty = isatty(2)};
     app_run_callbacks cb = {.user = &pr, .phase_start = p_phase_start, .resumed = p_resumed, .step = p_step,
-                            .validation = p_validation, .stopping = p_stopping, .notice = p_message,
-                            .error = p_message};
+                            .validation = p_validation, .progress = p_progress, .stopping = p_stopping,
+                            .notice = p_message, .error = p_message};
     app_run_result res = app_run(&spec, &cb);
     rc = app_run_exit_status(&res);
     app_model_close(&am);

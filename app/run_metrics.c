@@ -1,18 +1,30 @@
 /* run_metrics.c: the metrics file of a run (see run_metrics.h). */
 #include "run_metrics.h"
 
+#include "rb_output.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
-int run_metrics_open(run_metrics *mf, const char *dir, int append)
+int run_metrics_open(run_metrics *mf, const char *dir, int append, char *why, size_t cap)
 {
+    rb_error err = {0};
     memset(mf, 0, sizeof *mf);
     snprintf(mf->path, sizeof mf->path, "%s/metrics.jsonl", dir);
-    mf->f = fopen(mf->path, append ? "a" : "w");
-    return mf->f ? 0 : -1;
+    if (rb_output_check(mf->path, &err) != RB_OK) {
+        snprintf(why, cap, "%s", err.msg);
+        return -1;
+    }
+    mf->f = fopen(mf->path, append ? "ae" : "we");
+    if (!mf->f) {
+        snprintf(why, cap, "cannot write %s: %s", mf->path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 void run_metrics_close(run_metrics *mf)
@@ -57,43 +69,92 @@ void run_metrics_final(run_metrics *mf, int phase, long long step, int depth, do
             loss);
 }
 
-long run_metrics_rewind(run_metrics *mf, int phase, long long step)
+/* (phase, step) of a line, and whether it is a final-validation line;
+ * 0 when the line is not one of ours */
+static int parse_line(const char *line, int *ph, long long *st, int *final)
+{
+    if (sscanf(line, "{\"phase\":%d,\"step\":%lld", ph, st) != 2) return 0;
+    *final = strstr(line, "\"final_val_loss\"") != NULL;
+    return 1;
+}
+
+int run_metrics_count_final(run_metrics *mf, int phase, long long step)
+{
+    fflush(mf->f);
+    FILE *in = fopen(mf->path, "re");
+    if (!in) return 0;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0, ph, fin;
+    long long st;
+    while (getline(&line, &cap, in) > 0)
+        if (parse_line(line, &ph, &st, &fin) && fin && ph == phase && st == step) n++;
+    free(line);
+    fclose(in);
+    return n;
+}
+
+/* whether a line goes: torn, or after (phase, step), or a final line to redo */
+static int drops(const char *line, ssize_t len, int phase, long long step, int drop_final)
+{
+    int ph = 0, fin = 0;
+    long long st = 0;
+    const int complete = len >= 2 && line[len - 1] == '\n' && line[len - 2] == '}';
+    if (!complete) return 1;
+    if (!parse_line(line, &ph, &st, &fin)) return 0;
+    if (ph > phase || (ph == phase && st > step)) return 1;
+    return drop_final && fin && ph == phase && st == step;
+}
+
+long run_metrics_rewind(run_metrics *mf, int phase, long long step, int drop_final)
 {
     const char *path = mf->path;
     fflush(mf->f);
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *in = fopen(path, "r"), *out = in ? fopen(tmp, "w") : NULL;
-    if (!in || !out) {
-        if (in) fclose(in);
-        return -1;
-    }
+    FILE *in = fopen(path, "re");
+    if (!in) return -1;
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     long dropped = 0;
-    while ((len = getline(&line, &cap, in)) > 0) {
-        int ph = 0;
-        long long st = 0;
-        const int complete = len >= 2 && line[len - 1] == '\n' && line[len - 2] == '}';
-        const int later = sscanf(line, "{\"phase\":%d,\"step\":%lld", &ph, &st) == 2 &&
-                          (ph > phase || (ph == phase && st > step));
-        if (!complete || later) {
-            dropped++;
-            continue;
-        }
-        fwrite(line, 1, (size_t)len, out);
+    while ((len = getline(&line, &cap, in)) > 0) dropped += drops(line, len, phase, step, drop_final);
+    if (dropped == 0) { /* nothing to drop: the file is left as it is */
+        free(line);
+        fclose(in);
+        return 0;
     }
+    rewind(in);
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    struct stat sb; /* a leftover of a killed rewind is replaced; anything else is not */
+    if (lstat(tmp, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        free(line);
+        fclose(in);
+        errno = EEXIST;
+        return -1;
+    }
+    FILE *out = fopen(tmp, "we");
+    if (!out) {
+        free(line);
+        fclose(in);
+        return -1;
+    }
+    int slot = rb_output_tmp_register(tmp);
+    while ((len = getline(&line, &cap, in)) > 0)
+        if (!drops(line, len, phase, step, drop_final)) fwrite(line, 1, (size_t)len, out);
     free(line);
     fclose(in);
-    if (fclose(out) != 0 || rename(tmp, path) != 0) {
+    int bad = fflush(out) != 0 || fsync(fileno(out)) != 0;
+    bad |= fclose(out) != 0;
+    if (bad || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
+        rb_output_tmp_unregister(slot);
         errno = e;
         return -1;
     }
-    FILE *nf = freopen(path, "a", mf->f);
-    if (!nf) return -1;
+    rb_output_tmp_unregister(slot);
+    FILE *nf = freopen(path, "ae", mf->f);
     mf->f = nf;
+    if (!nf) return -1;
     return dropped;
 }

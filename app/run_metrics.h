@@ -17,9 +17,10 @@ typedef struct {
     int errno_saved;
 } run_metrics;
 
-/* Open DIR/metrics.jsonl for appending (append = 1) or truncated. Returns
- * 0, or -1 with errno set. */
-int run_metrics_open(run_metrics *mf, const char *dir, int append);
+/* Open DIR/metrics.jsonl for appending (append = 1) or truncated. The path
+ * must be absent or a regular file (rb_output.h). Returns 0, or -1 with
+ * the reason in why. */
+int run_metrics_open(run_metrics *mf, const char *dir, int append, char *why, size_t cap);
 void run_metrics_close(run_metrics *mf);
 
 void run_metrics_step(run_metrics *mf, int phase, const rb_train_metrics *mt, double elapsed);
@@ -29,9 +30,14 @@ int run_metrics_flush(run_metrics *mf);
 
 /* On resume, drop the lines that an interrupted run wrote after its last
  * checkpoint (the resumed run writes those steps again) and a line torn by
- * a kill, so the file holds each (phase, step) once. The file is rewritten
- * beside itself, renamed over, and reopened for appending. Returns the
- * number of lines dropped, or -1 (errno set). */
-long run_metrics_rewind(run_metrics *mf, int phase, long long step);
+ * a kill, so the file holds each (phase, step) once; drop_final also drops
+ * the final-validation lines of (phase, step) (an interrupted final
+ * validation that is run again). When something is dropped the file is
+ * rewritten beside itself, renamed over, and reopened for appending;
+ * otherwise it is not touched. Returns the number of lines dropped, or -1
+ * (errno set). */
+long run_metrics_rewind(run_metrics *mf, int phase, long long step, int drop_final);
+/* How many final-validation lines (phase, step) has. */
+int run_metrics_count_final(run_metrics *mf, int phase, long long step);
 
 #endif
