@@ -39,6 +39,18 @@ static rb_status fsync_path(const char *path, rb_error *err)
     return RB_OK;
 }
 
+/* Remove a checkpoint folder so that it is never seen half-deleted: first
+ * renamed out of the step-NNNNNNNN names (a kill after that leaves a
+ * ".deleting-PID" folder the next save sweeps), then emptied. */
+static void remove_tree(const char *path);
+static void remove_checkpoint(const char *path)
+{
+    char doomed[4200];
+    snprintf(doomed, sizeof doomed, "%s.deleting-%d", path, (int)getpid());
+    if (rename(path, doomed) == 0) remove_tree(doomed);
+    else remove_tree(path);
+}
+
 static void remove_tree(const char *path)
 {
     DIR *d = opendir(path);
@@ -292,7 +304,7 @@ rb_status rb_trainer_save_with(rb_trainer *t, const char *dir, const rb_ckpt_ext
         struct stat sb;
         if (lstat(final_dir, &sb) == 0) {
             if (wrote(t, name)) {
-                remove_tree(final_dir); /* ours: the same step saved again */
+                remove_checkpoint(final_dir); /* ours: the same step saved again */
             } else {
                 /* a folder of the same step that this trainer did not write
                  * (a damaged checkpoint a resume skipped, another run's):
@@ -329,16 +341,17 @@ rb_status rb_trainer_save_with(rb_trainer *t, const char *dir, const rb_ckpt_ext
             if (strncmp(e->d_name, "step-", 5) != 0) continue;
             char p[4096];
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            /* unfinished folders of writers that were killed are swept too
-             * (one trainer writes a run folder at a time) */
-            if (strstr(e->d_name, ".tmp-")) {
+            /* unfinished folders of writers that were killed, and folders
+             * a killed writer was deleting, are swept too (one trainer
+             * writes a run folder at a time) */
+            if (strstr(e->d_name, ".tmp-") || strstr(e->d_name, ".deleting-")) {
                 remove_tree(p);
                 continue;
             }
             if (strchr(e->d_name, '.')) continue;
             if (!strcmp(e->d_name, name) || !strcmp(e->d_name, prev)) continue;
             if (!wrote(t, e->d_name)) continue; /* never another process's checkpoint */
-            remove_tree(p);
+            remove_checkpoint(p);
             forget(t, e->d_name);
         }
         closedir(d);
