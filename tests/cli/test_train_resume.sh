@@ -112,7 +112,9 @@ for delay in 0.13 0.21 0.05 0.34 0.08 0.27 0.16 0.4 0.11 0.19; do
     fail "after SIGKILL $kills: latest ('$name') is not a loadable checkpoint"
   fi
 done
-before=$(cat "$tmp/kill/latest")
+# the newest complete checkpoint (latest, or a newer one when a kill fell
+# between its rename and the update of latest)
+before=$(cd "$tmp/kill" && ls -d step-* | grep -v '\.' | sort | tail -1)
 "$rb" train "${common[@]}" --steps 400 --ckpt-every 1 --out "$tmp/kill" --resume 2>"$tmp/k.err" &
 pid=$!; sleep 0.3; kill -INT $pid; wait $pid
 left=$(ls -d "$tmp"/kill/*.tmp-* 2>/dev/null | wc -l)

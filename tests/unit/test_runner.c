@@ -18,6 +18,7 @@
 #include "rb_rng.h"
 #include "rb_test.h"
 #include "rb_train.h"
+#include "run_lock.h"
 #include "runner.h"
 
 static const char *make_data(void)
@@ -290,6 +291,45 @@ START_TEST(error_in_a_callback_keeps_the_checkpoint)
 }
 END_TEST
 
+/* The folder lock: a second holder is refused with the first one's record;
+ * a record left by a holder that is gone is handed back as stale; a
+ * release empties the record. (OFD locks conflict between two opens in
+ * one process, which is what lets one process test this.) */
+START_TEST(lock_busy_stale_released)
+{
+    char dir[4200], msg[2048], stale[600], path[4400];
+    snprintf(dir, sizeof dir, "%s/lockdir", rb_test_tmpdir());
+    ck_assert(mkdir(dir, 0755) == 0);
+    snprintf(path, sizeof path, "%s/run.lock", dir);
+    FILE *f = fopen(path, "w");
+    fputs("pid 999999 on host gone, started long ago\n", f);
+    fclose(f);
+    run_lock a = {.fd = -1}, b = {.fd = -1};
+    ck_assert_int_eq(run_lock_acquire(&a, dir, msg, sizeof msg, stale, sizeof stale), RUN_LOCK_TAKEN);
+    ck_assert_str_eq(stale, "pid 999999 on host gone, started long ago");
+    ck_assert_int_eq(run_lock_acquire(&b, dir, msg, sizeof msg, stale, sizeof stale), RUN_LOCK_BUSY);
+    char mine[64];
+    snprintf(mine, sizeof mine, "pid %d on host", (int)getpid());
+    ck_assert_msg(strstr(msg, mine) && strstr(msg, "in use"), "%s", msg);
+    run_lock_release(&a);
+    struct stat sb;
+    ck_assert(stat(path, &sb) == 0 && sb.st_size == 0);
+    ck_assert_int_eq(run_lock_acquire(&b, dir, msg, sizeof msg, stale, sizeof stale), RUN_LOCK_TAKEN);
+    ck_assert_str_eq(stale, "");
+    /* the runner itself refuses a folder another runner holds */
+    rb_model *m = make_model();
+    app_run_spec s;
+    spec_for(&s, m, dir, 2);
+    probe p = {0};
+    app_run_callbacks cb = callbacks(&p);
+    app_run_result res = app_run(&s, &cb);
+    ck_assert_int_eq(res.outcome, APP_RUN_FAILED);
+    ck_assert_msg(strstr(p.last_error, mine) != NULL, "%s", p.last_error);
+    run_lock_release(&b);
+    rb_model_destroy(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runner");
@@ -298,6 +338,7 @@ int main(void)
     tcase_add_test(tc, stop_from_another_thread_then_resume);
     tcase_add_test(tc, stop_inside_final_validation);
     tcase_add_test(tc, error_in_a_callback_keeps_the_checkpoint);
+    tcase_add_test(tc, lock_busy_stale_released);
     suite_add_tcase(s, tc);
     return rb_test_run_suite(s);
 }
