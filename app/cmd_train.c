@@ -82,7 +82,9 @@ static void usage(FILE *f)
             if (dup) continue;
             char def[160] = "", arg[160] = "";
             /* the default, unless the help line says how it is chosen */
-            if (fl[i].type != RB_TF_BOOL && fl[i].type != RB_TF_SOURCES && !strstr(fl[i].help, "default"))
+            if (fl[i].flags & RB_TF_REQUIRED)
+                snprintf(def, sizeof def, "required");
+            else if (fl[i].type != RB_TF_BOOL && !strstr(fl[i].help, "default"))
                 rb_train_field_format(&d, &fl[i], def, sizeof def);
             if (fl[i].type == RB_TF_CHOICE) /* the choices: 1-sqrt|linear|constant */
                 for (const rb_train_choice *chc = fl[i].choices; chc->name; chc++)

@@ -103,6 +103,7 @@ static rb_status validate_all(runner *r, rb_trainer *t, const rb_train_config *c
         const int depth = recurrent ? c->val_depths[i] : 1;
         r->val_depth = depth;
         st = rb_trainer_validate(t, depth, &l, &err);
+        if (st == RB_EINTERRUPTED) break; /* the caller reports the stop */
         if (st != RB_OK) {
             v.event = APP_RUN_VAL_FAILED;
             v.index = i;
@@ -216,6 +217,9 @@ static int resume_phase(runner *r, rb_trainer *t, const char *dir, app_run_outco
     if (chosen == 0 && !have_latest)
         notice(r, "%s/latest is missing or unreadable; resuming from the newest checkpoint that loads, %s/%s", dir,
                dir, names[0]);
+    else if (chosen == 0 && strcmp(latest, names[0]) != 0 && atoll(latest + 5) > atoll(names[0] + 5))
+        notice(r, "%s/latest names %s, which is gone (set aside or removed); resuming from the newest checkpoint "
+                  "that loads, %s/%s", dir, latest, dir, names[0]);
     else if (chosen == 0 && strcmp(latest, names[0]) != 0)
         notice(r, "%s/latest names %s, but %s is newer and complete; resuming from it", dir, latest, names[0]);
     const int64_t step = rb_trainer_step_count(t);
