@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app_signals.h"
 #include "blas_env.h"
 #include "cli.h"
 
@@ -29,6 +30,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     rb_blas_env_fix(argc, argv);
+    app_signals_init();
     if (argc < 2) return cmd_demo(argc, argv);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);

@@ -15,7 +15,7 @@
 #ifndef RB_TRAIN_H
 #define RB_TRAIN_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "rb_data.h"
@@ -85,22 +85,27 @@ typedef struct {
     int n_val;
     int val_depth[RB_TRAIN_MAX_VAL_DEPTHS];
     double val_loss[RB_TRAIN_MAX_VAL_DEPTHS];
+    int val_interrupted;  /* the step was applied, then its validation was stopped (n_val = 0) */
 } rb_train_metrics;
 
 typedef struct rb_trainer rb_trainer;
 
 /* The model must have gradients enabled or they are enabled here. stop
- * (may be NULL) is polled between micro-batches: when it becomes non-zero
- * the step in progress is abandoned (data position rolled back) and
- * rb_trainer_step returns RB_EINTERRUPTED. */
+ * (may be NULL) is polled between micro-batches and between validation
+ * batches; it may be set from any thread or a signal handler (atomic_int is
+ * lock-free here). When it becomes non-zero the step in progress is
+ * abandoned (data position rolled back) and rb_trainer_step returns
+ * RB_EINTERRUPTED; rb_trainer_validate returns RB_EINTERRUPTED too. */
 rb_status rb_trainer_create(rb_trainer **out, rb_model *m, const rb_train_config *c,
-                            volatile sig_atomic_t *stop, rb_error *err);
+                            const atomic_int *stop, rb_error *err);
 void rb_trainer_destroy(rb_trainer *t);
 
 /* One optimizer step. A non-finite loss or gradient skips the update
  * (metrics->skipped) and returns RB_OK unless max_bad_steps were skipped in
  * a row, then RB_ENUMERIC. Validation runs when the step count reaches a
- * multiple of val_every (metrics->n_val > 0). */
+ * multiple of val_every (metrics->n_val > 0); a stop during that validation
+ * keeps the step (it was applied), sets metrics->val_interrupted and
+ * returns RB_OK. */
 rb_status rb_trainer_step(rb_trainer *t, rb_train_metrics *metrics, rb_error *err);
 int64_t rb_trainer_step_count(const rb_trainer *t);
 int rb_trainer_done(const rb_trainer *t);
@@ -109,20 +114,71 @@ int rb_trainer_seq_len(const rb_trainer *t);
 /* Mean held-out loss at test depth r (n = r, k = 0, fixed initial-state
  * seeds so evaluations are comparable). */
 rb_status rb_trainer_validate(rb_trainer *t, int depth, double *loss, rb_error *err);
+/* The number of held-out rows one validation reads. */
+uint64_t rb_trainer_val_rows(const rb_trainer *t);
+/* Called after every validation batch with the rows done so far and the
+ * total (fn may be NULL). For progress displays; it must not call back
+ * into the trainer. */
+typedef void (*rb_train_progress_fn)(void *user, uint64_t rows_done, uint64_t rows_total);
+void rb_trainer_set_progress(rb_trainer *t, rb_train_progress_fn fn, void *user);
+
+/* Changes between steps (a training callback reacting to what it sees).
+ * Both are recorded in checkpoints and restored on resume, so a resumed run
+ * repeats an uninterrupted one that made the same changes at the same
+ * steps. lr_scale multiplies the scheduled learning rate from the next step
+ * on (1: the schedule as configured; > 0). rbar (>= 1) replaces the
+ * recurrence curriculum's value from the next step on; 0 returns to the
+ * curriculum. */
+rb_status rb_trainer_set_lr_scale(rb_trainer *t, double lr_scale, rb_error *err);
+rb_status rb_trainer_set_rbar(rb_trainer *t, int rbar, rb_error *err);
+double rb_trainer_lr_scale(const rb_trainer *t);
+int rb_trainer_rbar_override(const rb_trainer *t);
 
 /* Checkpoints: dir/<name>/model.safetensors (retrobench checkpoint with the
  * training state in its metadata) and optim.safetensors, written into a
  * temporary folder and renamed, then dir/latest is replaced atomically.
- * plan (may be NULL) and the extra metadata pairs (tokenizer path, special
- * ids, ...) are recorded with the weights. */
+ * Retention: the checkpoint latest named before (the previous one) is kept;
+ * older checkpoints are removed only when this trainer wrote them, so a
+ * checkpoint another process wrote is never deleted. A folder already
+ * holding the same step's checkpoint that this trainer did not write is
+ * renamed aside (<name>.old-PID), not removed. */
+typedef struct {
+    const rb_retrofit_plan *plan;   /* recorded with the weights (may be NULL) */
+    const char *const *keys;        /* extra metadata pairs (tokenizer, special ids, ...) */
+    const char *const *values;
+    int n;
+    const char *const *files;       /* files copied into the checkpoint folder under their
+                                       base names (e.g. a tokenizer); may be NULL */
+    int n_files;
+} rb_ckpt_extras;
+
+rb_status rb_trainer_save_with(rb_trainer *t, const char *dir, const rb_ckpt_extras *extras,
+                               rb_error *err);
+/* The same with a plan and metadata pairs only. */
 rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan *plan,
                           const char *const *extra_keys, const char *const *extra_values,
                           int n_extra, rb_error *err);
 /* Restore weights, optimizer state, step and data position from a folder
- * written by rb_trainer_save (dir/latest is followed when dir has one). */
+ * written by rb_trainer_save (dir/latest is followed when dir has one).
+ * Everything is read and checked before anything changes: on failure the
+ * trainer and the model are as they were. RB_EINVAL: the checkpoint is
+ * sound but belongs to another model, data or recipe; other codes: it is
+ * missing or damaged. */
 rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err);
 /* The checkpoint folder dir/latest points to, into buf; RB_EIO if none. */
 rb_status rb_train_latest_checkpoint(const char *dir, char *buf, size_t len, rb_error *err);
+
+/* The complete checkpoint folders (step-NNNNNNNN) in dir, newest first;
+ * *names is malloc'd (free each and the array); *count may be 0. */
+rb_status rb_train_list_checkpoints(const char *dir, char ***names, int *count, rb_error *err);
+
+/* What a checkpoint's metadata says, read from its header only (the
+ * tensors are not read, so this does not prove the checkpoint loads). */
+typedef struct {
+    int64_t step;
+    int64_t total_steps;
+} rb_ckpt_info;
+rb_status rb_train_checkpoint_info(const char *ckpt_dir, rb_ckpt_info *info, rb_error *err);
 
 #ifdef __cplusplus
 }

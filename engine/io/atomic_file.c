@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "io/atomic_file.h"
 
+#include "rb_output.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -31,9 +33,12 @@ rb_status rb_atomic_file_open(rb_atomic_file *f, const char *path, rb_error *err
 {
     memset(f, 0, sizeof *f);
     f->fd = -1;
+    f->slot = -1;
     if (!path || !path[0]) return rb_fail(err, RB_EINVAL, "saving a file: empty path");
     if (strlen(path) >= sizeof f->path)
         return rb_fail(err, RB_EINVAL, "%.200s...: path too long to save", path);
+    rb_status st = rb_output_check(path, err);
+    if (st != RB_OK) return st;
     snprintf(f->path, sizeof f->path, "%s", path);
     /* A name of our own beside the destination: pid + counter, and O_EXCL
      * so two writers never share a temporary file. */
@@ -41,7 +46,10 @@ rb_status rb_atomic_file_open(rb_atomic_file *f, const char *path, rb_error *err
         unsigned k = atomic_fetch_add(&tmp_counter, 1u);
         snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld.%u", path, (long)getpid(), k);
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (f->fd >= 0) return RB_OK;
+        if (f->fd >= 0) {
+            f->slot = rb_output_tmp_register(f->tmp);
+            return RB_OK;
+        }
         if (errno != EEXIST) break;
     }
     int e = errno;
@@ -72,9 +80,10 @@ rb_status rb_atomic_file_write(rb_atomic_file *f, const void *buf, size_t n, rb_
             int e = errno;
             rb_atomic_file_abort(f);
             return rb_fail(err, RB_EIO,
-                           "%s: writing failed after %llu bytes (%s); the previous file, if "
-                           "any, is unchanged",
-                           f->path, (unsigned long long)f->written, strerror(e));
+                           "%s: writing failed after %llu bytes (%s%s); the unfinished file was "
+                           "removed and the previous file, if any, is unchanged",
+                           f->path, (unsigned long long)f->written, strerror(e),
+                           rb_output_errno_hint(e));
         }
         p += w;
         n -= (size_t)w;
@@ -89,25 +98,33 @@ rb_status rb_atomic_file_commit(rb_atomic_file *f, rb_error *err)
     if (fsync(f->fd) != 0) {
         int e = errno;
         rb_atomic_file_abort(f);
-        return rb_fail(err, RB_EIO, "%s: fsync failed (%s); the previous file is unchanged",
-                       f->path, strerror(e));
+        return rb_fail(err, RB_EIO, "%s: fsync failed (%s%s); the previous file is unchanged",
+                       f->path, strerror(e), rb_output_errno_hint(e));
     }
     int fd = f->fd;
     f->fd = -1;
     if (close(fd) != 0) {
         int e = errno;
-        unlink(f->tmp);
-        return rb_fail(err, RB_EIO, "%s: close failed (%s); the previous file is unchanged",
-                       f->path, strerror(e));
+        rb_atomic_file_abort(f);
+        return rb_fail(err, RB_EIO, "%s: close failed (%s%s); the previous file is unchanged",
+                       f->path, strerror(e), rb_output_errno_hint(e));
+    }
+    /* again just before the rename: something may have appeared there */
+    rb_status st = rb_output_check(f->path, err);
+    if (st != RB_OK) {
+        rb_atomic_file_abort(f);
+        return st;
     }
     if (rename(f->tmp, f->path) != 0) {
         int e = errno;
-        unlink(f->tmp);
+        rb_atomic_file_abort(f);
         return rb_fail(err, RB_EIO,
                        "%s: cannot move the new file into place (%s); the previous file is "
                        "unchanged",
                        f->path, strerror(e));
     }
+    rb_output_tmp_unregister(f->slot);
+    f->slot = -1;
     f->tmp[0] = '\0';
     /* Make the rename durable: the folder's entry is data of the folder. */
     char dir[4096];
@@ -136,6 +153,8 @@ void rb_atomic_file_abort(rb_atomic_file *f)
         unlink(f->tmp);
         f->tmp[0] = '\0';
     }
+    rb_output_tmp_unregister(f->slot);
+    f->slot = -1;
 }
 
 rb_status rb_atomic_file_write_all(const char *path, const void *buf, size_t n, rb_error *err)

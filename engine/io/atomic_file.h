@@ -6,7 +6,12 @@
  * only atomic within one file system), which is fsync'd, closed and renamed
  * over the destination; the folder is then fsync'd so the rename itself is
  * durable. On any failure the temporary file is removed and the destination
- * is untouched. */
+ * is untouched.
+ *
+ * The destination must be absent or a regular file (rb_output.h): a
+ * folder, FIFO, device or symbolic link there is refused at open and again
+ * just before the rename. The temporary file is registered for removal by
+ * a signal handler (rb_output_remove_temporaries) while it exists. */
 #ifndef RB_IO_ATOMIC_FILE_H
 #define RB_IO_ATOMIC_FILE_H
 
@@ -17,6 +22,7 @@
 
 typedef struct {
     int fd;          /* -1 when closed */
+    int slot;        /* rb_output_tmp_register's slot, -1 if none */
     uint64_t written;
     char path[4096]; /* destination */
     char tmp[4160];  /* temporary file beside it */

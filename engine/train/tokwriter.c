@@ -3,6 +3,7 @@
  * then header, fsync, rename, fsync of the directory. */
 #define _GNU_SOURCE
 #include "rb_data.h"
+#include "rb_output.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@ struct rb_tokwriter {
     char *path;
     char *tmp;
     int fd;
+    int slot; /* rb_output_tmp_register's, for signal handlers; -1 if none */
     uint32_t vocab_size;
     uint32_t id_width;
     uint32_t row_len;
@@ -44,7 +46,8 @@ static rb_status write_all(rb_tokwriter *w, const uint8_t *p, size_t n, rb_error
         ssize_t k = write(w->fd, p, n);
         if (k < 0) {
             if (errno == EINTR) continue;
-            return rb_fail(err, RB_EIO, "%s: write failed: %s", w->tmp, strerror(errno));
+            return rb_fail(err, RB_EIO, "%s: write failed (%s%s); the unfinished file is removed", w->path,
+                           strerror(errno), rb_output_errno_hint(errno));
         }
         p += k;
         n -= (size_t)k;
@@ -63,6 +66,7 @@ static void destroy(rb_tokwriter *w, int remove_tmp)
 {
     if (w->fd >= 0) close(w->fd);
     if (remove_tmp && w->tmp) unlink(w->tmp);
+    rb_output_tmp_unregister(w->slot);
     free(w->buf);
     free(w->tmp);
     free(w->path);
@@ -79,9 +83,12 @@ rb_status rb_tokwriter_open(rb_tokwriter **out, const char *path, uint32_t vocab
     if (vocab_size - 1 > (uint32_t)INT32_MAX)
         return rb_fail(err, RB_EINVAL, "%s: vocab_size %u does not fit int32 ids", path,
                        vocab_size);
+    rb_status cst = rb_output_check(path, err); /* only a regular file is replaced */
+    if (cst != RB_OK) return cst;
     rb_tokwriter *w = calloc(1, sizeof *w);
     if (!w) return rb_fail(err, RB_ENOMEM, "%s: out of memory", path);
     w->fd = -1;
+    w->slot = -1;
     w->vocab_size = vocab_size;
     w->id_width = vocab_size <= 65536u ? 2 : 4;
     w->row_len = row_len;
@@ -104,6 +111,7 @@ rb_status rb_tokwriter_open(rb_tokwriter **out, const char *path, uint32_t vocab
         destroy(w, 0);
         return st;
     }
+    w->slot = rb_output_tmp_register(w->tmp);
     if (fchmod(w->fd, 0644) != 0) { /* mkstemp makes 0600; not fatal */ }
     /* placeholder header, rewritten by finish */
     memset(w->buf, 0, RB_TOKFILE_HEADER_SIZE);
@@ -194,13 +202,15 @@ rb_status rb_tokwriter_finish(rb_tokwriter *w, rb_error *err)
                          k < 0 ? strerror(errno) : "short write");
     }
     if (st == RB_OK && fsync(w->fd) != 0)
-        st = rb_fail(err, RB_EIO, "%s: fsync failed: %s", w->tmp, strerror(errno));
+        st = rb_fail(err, RB_EIO, "%s: fsync failed (%s%s)", w->path, strerror(errno),
+                     rb_output_errno_hint(errno));
     if (st == RB_OK) {
         int fd = w->fd;
         w->fd = -1;
         if (close(fd) != 0)
             st = rb_fail(err, RB_EIO, "%s: close failed: %s", w->tmp, strerror(errno));
     }
+    if (st == RB_OK) st = rb_output_check(w->path, err); /* again, just before the rename */
     if (st == RB_OK && rename(w->tmp, w->path) != 0)
         st = rb_fail(err, RB_EIO, "%s: renaming %s into place failed: %s", w->path, w->tmp,
                      strerror(errno));
@@ -208,6 +218,8 @@ rb_status rb_tokwriter_finish(rb_tokwriter *w, rb_error *err)
         destroy(w, 1);
         return st;
     }
+    rb_output_tmp_unregister(w->slot); /* renamed: nothing to clean up any more */
+    w->slot = -1;
     st = fsync_dir(w->path, err);
     destroy(w, 0);
     return st;

@@ -124,7 +124,7 @@ static rb_status open_data(rb_trainer *t, rb_error *err)
 }
 
 rb_status rb_trainer_create(rb_trainer **out, rb_model *m, const rb_train_config *c,
-                            volatile sig_atomic_t *stop, rb_error *err)
+                            const atomic_int *stop, rb_error *err)
 {
     *out = NULL;
     rb_status st = rb_train_config_validate(c, err);
@@ -134,6 +134,7 @@ rb_status rb_trainer_create(rb_trainer **out, rb_model *m, const rb_train_config
     t->m = m;
     t->cfg = *c;
     t->stop = stop;
+    t->lr_scale = 1;
     st = c->score_only ? RB_OK : rb_model_enable_grads(m, err);
     if (st == RB_OK) st = open_data(t, err);
     if (st == RB_OK) {
@@ -177,12 +178,40 @@ void rb_trainer_destroy(rb_trainer *t)
     free(t->rowbuf);
     free(t->inputs);
     free(t->targets);
+    for (int i = 0; i < t->n_written; i++) free(t->written[i]);
+    free(t->written);
     free(t);
 }
 
 int64_t rb_trainer_step_count(const rb_trainer *t) { return t->step; }
 int rb_trainer_done(const rb_trainer *t) { return t->step >= t->cfg.steps; }
 int rb_trainer_seq_len(const rb_trainer *t) { return t->T; }
+
+void rb_trainer_set_progress(rb_trainer *t, rb_train_progress_fn fn, void *user)
+{
+    t->progress = fn;
+    t->progress_user = user;
+}
+
+rb_status rb_trainer_set_lr_scale(rb_trainer *t, double lr_scale, rb_error *err)
+{
+    if (!(lr_scale > 0) || !isfinite(lr_scale))
+        return rb_fail(err, RB_EINVAL, "training: learning-rate scale %g must be > 0", lr_scale);
+    t->lr_scale = lr_scale;
+    return RB_OK;
+}
+
+rb_status rb_trainer_set_rbar(rb_trainer *t, int rbar, rb_error *err)
+{
+    if (rbar < 0 || rbar > RB_DEPTH_RBAR_MAX)
+        return rb_fail(err, RB_EINVAL, "training: rbar %d must be in 1..%d (0: the curriculum)", rbar,
+                       RB_DEPTH_RBAR_MAX);
+    t->rbar_override = rbar;
+    return RB_OK;
+}
+
+double rb_trainer_lr_scale(const rb_trainer *t) { return t->lr_scale; }
+int rb_trainer_rbar_override(const rb_trainer *t) { return t->rbar_override; }
 
 /* Split B rows of T + 1 tokens into inputs and next-token targets. */
 static void split_rows(rb_trainer *t, int rows)
@@ -217,9 +246,12 @@ rb_status rb_trainer_step(rb_trainer *t, rb_train_metrics *mt, rb_error *err)
     const uint64_t pos0 = rb_mixture_position(t->mix);
     const int recurrent = rb_config_is_recurrent(&m->cfg);
     const int B = c->batch, T = t->T;
-    mt->rbar = recurrent ? rb_curriculum_value(&c->rbar, step, c->steps) : 0;
+    mt->rbar = !recurrent ? 0
+               : t->rbar_override > 0 ? t->rbar_override
+                                      : rb_curriculum_value(&c->rbar, step, c->steps);
     mt->backprop = recurrent ? rb_curriculum_value(&c->backprop, step, c->steps) : 0;
     mt->lr_mult = rb_lr_multiplier(&c->lr, step, c->steps);
+    if (t->lr_scale != 1) mt->lr_mult *= t->lr_scale;
     mt->lr_adam = c->optim.adam_lr * mt->lr_mult;
     mt->lr_muon = c->optim.kind == RB_OPTIM_MUON ? c->optim.muon_lr * mt->lr_mult : 0;
 
@@ -228,7 +260,7 @@ rb_status rb_trainer_step(rb_trainer *t, rb_train_metrics *mt, rb_error *err)
     int bad = 0;
     double loss_sum = 0;
     for (int micro = 0; micro < c->grad_accum; micro++) {
-        if (t->stop && *t->stop) {
+        if (rb_trainer_stopping(t)) {
             rb_mixture_seek(t->mix, pos0, NULL);
             return rb_fail(err, RB_EINTERRUPTED, "training: interrupted during step %lld (not "
                                                  "applied)", (long long)step + 1);
@@ -299,6 +331,11 @@ rb_status rb_trainer_step(rb_trainer *t, rb_train_metrics *mt, rb_error *err)
         for (int i = 0; i < c->n_val_depths; i++) {
             int depth = recurrent ? c->val_depths[i] : 1;
             st = rb_trainer_validate(t, depth, &mt->val_loss[i], err);
+            if (st == RB_EINTERRUPTED) { /* the update stays; the validation is dropped */
+                mt->n_val = 0;
+                mt->val_interrupted = 1;
+                break;
+            }
             if (st != RB_OK) return st;
             mt->val_depth[i] = depth;
             mt->n_val = i + 1;
@@ -309,13 +346,20 @@ rb_status rb_trainer_step(rb_trainer *t, rb_train_metrics *mt, rb_error *err)
     return RB_OK;
 }
 
+uint64_t rb_trainer_val_rows(const rb_trainer *t)
+{
+    const rb_train_config *c = &t->cfg;
+    uint64_t total = 0;
+    for (int i = 0; i < c->n_sources; i++) total += t->val_count[i];
+    if (c->val_rows > 0 && total > (uint64_t)c->val_rows) total = (uint64_t)c->val_rows;
+    return total;
+}
+
 rb_status rb_trainer_validate(rb_trainer *t, int depth, double *loss, rb_error *err)
 {
     const rb_train_config *c = &t->cfg;
     const int B = c->batch, T = t->T;
-    uint64_t total = 0;
-    for (int i = 0; i < c->n_sources; i++) total += t->val_count[i];
-    if (c->val_rows > 0 && total > (uint64_t)c->val_rows) total = (uint64_t)c->val_rows;
+    const uint64_t total = rb_trainer_val_rows(t);
     if (total == 0)
         return rb_fail(err, RB_EINVAL, "validation: no held-out rows (val_fraction %g)", c->val_fraction);
     double sum = 0;
@@ -323,6 +367,10 @@ rb_status rb_trainer_validate(rb_trainer *t, int depth, double *loss, rb_error *
     int src = 0;
     uint64_t row = 0;
     for (int64_t batch = 0; done < total; batch++) {
+        if (rb_trainer_stopping(t))
+            return rb_fail(err, RB_EINTERRUPTED, "validation at depth %d interrupted after %llu of "
+                                                 "%llu rows", depth, (unsigned long long)done,
+                           (unsigned long long)total);
         int rows = 0;
         while (rows < B && done < total) {
             while (row >= t->val_count[src]) {
@@ -347,6 +395,7 @@ rb_status rb_trainer_validate(rb_trainer *t, int depth, double *loss, rb_error *
         if (st != RB_OK) return st;
         sum += l * (double)rows * T;
         count += (uint64_t)rows * T;
+        if (t->progress) t->progress(t->progress_user, done, total);
     }
     *loss = sum / (double)count;
     return RB_OK;

@@ -6,9 +6,12 @@
  *   latest                            the name of the newest complete folder
  * A checkpoint is written into step-....tmp-PID, fsync'd, renamed to its
  * final name, and only then is `latest` replaced (atomically). A crash at any
- * moment leaves `latest` naming a complete checkpoint. Older checkpoints but
- * the previous one, and temporary folders of killed writers, are removed
- * after the new one is in place. */
+ * moment leaves `latest` naming a complete checkpoint. After the new one is
+ * in place, temporary folders of killed writers are removed, and older
+ * checkpoints but the previous one are removed if this trainer wrote them:
+ * a checkpoint of another process (the run it resumed, or anything else in
+ * the folder) is never deleted. The caller makes sure one trainer writes a
+ * folder at a time (the runner holds a lock on the run folder). */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include "io/safetensors.h"
 #include "rb_io.h"
 #include "rb_safetensors.h"
+#include "rb_train_fields.h"
 #include "trainer_internal.h"
 
 static rb_status fsync_path(const char *path, rb_error *err)
@@ -33,6 +37,18 @@ static rb_status fsync_path(const char *path, rb_error *err)
     close(fd);
     if (rc != 0) return rb_fail(err, RB_EIO, "checkpoint: fsync %s: %s", path, strerror(errno));
     return RB_OK;
+}
+
+/* Remove a checkpoint folder so that it is never seen half-deleted: first
+ * renamed out of the step-NNNNNNNN names (a kill after that leaves a
+ * ".deleting-PID" folder the next save sweeps), then emptied. */
+static void remove_tree(const char *path);
+static void remove_checkpoint(const char *path)
+{
+    char doomed[4200];
+    snprintf(doomed, sizeof doomed, "%s.deleting-%d", path, (int)getpid());
+    if (rename(path, doomed) == 0) remove_tree(doomed);
+    else remove_tree(path);
 }
 
 static void remove_tree(const char *path)
@@ -51,60 +67,24 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
-/* The settings that shape the training trajectory. A checkpoint records
- * them and a resume must use the same ones: the run would otherwise change
- * course without anyone noticing (a forgotten flag on --resume). The step
- * count is not among them, so a run can be resumed with more steps. */
+/* The settings that shape the training trajectory (RB_TF_RECIPE in the
+ * field table). A checkpoint records them and a resume must use the same
+ * ones: the run would otherwise change course without anyone noticing (a
+ * forgotten flag on --resume). The step count is not among them, so a run
+ * can be resumed with more steps. */
 typedef struct {
     const char *key;
     double value;
 } recipe_item;
 
-#define RB_RECIPE_MAX 48
+#define RB_RECIPE_MAX 64
 
 static int recipe_items(const rb_train_config *c, recipe_item *it)
 {
-    int n = 0;
-#define R(k, v) it[n++] = (recipe_item){k, (double)(v)}
-    R("batch", c->batch);
-    R("grad_accum", c->grad_accum);
-    R("val_fraction", c->val_fraction);
-    R("rbar.shape", c->rbar.shape);
-    R("rbar.warmup_fraction", c->rbar.warmup_fraction);
-    R("rbar.max", c->rbar.max_value);
-    R("rbar.min_ratio", c->rbar.min_ratio);
-    R("rbar.step_offset", c->rbar.step_offset);
-    R("backprop.shape", c->backprop.shape);
-    R("backprop.warmup_fraction", c->backprop.warmup_fraction);
-    R("backprop.max", c->backprop.max_value);
-    R("backprop.min_ratio", c->backprop.min_ratio);
-    R("backprop.step_offset", c->backprop.step_offset);
-    R("depth.mode", c->depth.mode);
-    R("depth.sigma", c->depth.sigma);
-    R("optim.kind", c->optim.kind);
-    R("optim.muon_lr", c->optim.muon_lr);
-    R("optim.muon_momentum", c->optim.muon_momentum);
-    R("optim.muon_wd", c->optim.muon_wd);
-    R("optim.muon_nesterov", c->optim.muon_nesterov);
-    R("optim.ns_steps", c->optim.ns_steps);
-    R("optim.ns_a", c->optim.ns_a);
-    R("optim.ns_b", c->optim.ns_b);
-    R("optim.ns_c", c->optim.ns_c);
-    R("optim.muon_fuse", c->optim.muon_fuse);
-    R("optim.ns_bf16", c->optim.ns_bf16);
-    R("optim.ns_gram", c->optim.ns_gram);
-    R("optim.adam_lr", c->optim.adam_lr);
-    R("optim.adam_beta1", c->optim.adam_beta1);
-    R("optim.adam_beta2", c->optim.adam_beta2);
-    R("optim.adam_eps", c->optim.adam_eps);
-    R("optim.adam_wd", c->optim.adam_wd);
-    R("optim.clip_norm", c->optim.clip_norm);
-    R("lr.kind", c->lr.kind);
-    R("lr.decay", c->lr.decay);
-    R("lr.warmup_fraction", c->lr.warmup_fraction);
-    R("lr.decay_fraction", c->lr.decay_fraction);
-    R("lr.min_ratio", c->lr.min_ratio);
-#undef R
+    int nf, n = 0;
+    const rb_train_field *f = rb_train_fields(&nf);
+    for (int i = 0; i < nf && n < RB_RECIPE_MAX; i++)
+        if (f[i].flags & RB_TF_RECIPE) it[n++] = (recipe_item){f[i].name, rb_train_field_number(c, &f[i])};
     return n;
 }
 
@@ -163,13 +143,107 @@ static char *train_state_json(const rb_trainer *t)
         snprintf(v, sizeof v, "%.17g", it[i].value);
         cJSON_AddStringToObject(rec, it[i].key, v);
     }
+    /* changes made between steps (rb_trainer_set_*): only when made, so
+     * checkpoints of runs without them stay as they were */
+    if (t->lr_scale != 1) {
+        char v[40];
+        snprintf(v, sizeof v, "%.17g", t->lr_scale);
+        cJSON_AddStringToObject(o, "lr_scale", v);
+    }
+    if (t->rbar_override > 0) cJSON_AddNumberToObject(o, "rbar_override", t->rbar_override);
     return rb_json_take_text(o, 1, 0);
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Copy src to dst (a new file in the checkpoint's temporary folder). */
+static rb_status copy_file(const char *src, const char *dst, rb_error *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return rb_fail(err, RB_EIO, "checkpoint: cannot read %s to copy it: %s", src, strerror(errno));
+    struct stat sb;
+    if (fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(in);
+        return rb_fail(err, RB_EIO, "checkpoint: %s is not a regular file; cannot copy it into the "
+                                    "checkpoint", src);
+    }
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return rb_fail(err, RB_EIO, "checkpoint: cannot create %s: %s", dst, strerror(e));
+    }
+    char buf[1 << 16];
+    rb_status st = RB_OK;
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            st = rb_fail(err, RB_EIO, "checkpoint: reading %s failed: %s", src, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                st = rb_fail(err, RB_EIO, "checkpoint: writing %s failed (%s)", dst, strerror(errno));
+                break;
+            }
+            off += w;
+        }
+        if (st != RB_OK) break;
+    }
+    if (st == RB_OK && fsync(out) != 0)
+        st = rb_fail(err, RB_EIO, "checkpoint: fsync %s: %s", dst, strerror(errno));
+    close(in);
+    if (close(out) != 0 && st == RB_OK)
+        st = rb_fail(err, RB_EIO, "checkpoint: close %s: %s", dst, strerror(errno));
+    return st;
+}
+
+static int wrote(const rb_trainer *t, const char *name)
+{
+    for (int i = 0; i < t->n_written; i++)
+        if (!strcmp(t->written[i], name)) return 1;
+    return 0;
+}
+
+static void remember(rb_trainer *t, const char *name)
+{
+    if (wrote(t, name)) return;
+    char **w = realloc(t->written, (size_t)(t->n_written + 1) * sizeof *w);
+    if (!w) return; /* forgetting only makes retention keep more */
+    t->written = w;
+    if ((w[t->n_written] = strdup(name))) t->n_written++;
+}
+
+static void forget(rb_trainer *t, const char *name)
+{
+    for (int i = 0; i < t->n_written; i++)
+        if (!strcmp(t->written[i], name)) {
+            free(t->written[i]);
+            t->written[i] = t->written[--t->n_written];
+            return;
+        }
 }
 
 rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan *plan,
                           const char *const *extra_keys, const char *const *extra_values,
                           int n_extra, rb_error *err)
 {
+    rb_ckpt_extras x = {plan, extra_keys, extra_values, n_extra, NULL, 0};
+    return rb_trainer_save_with(t, dir, &x, err);
+}
+
+rb_status rb_trainer_save_with(rb_trainer *t, const char *dir, const rb_ckpt_extras *x, rb_error *err)
+{
+    static const rb_ckpt_extras none;
+    if (!x) x = &none;
     rb_model *m = t->m;
     if (!t->opt) return rb_fail(err, RB_EINVAL, "checkpoint: a scoring-only trainer has no training state");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -191,15 +265,15 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
     if (st == RB_OK) {
         const char *keys[33], *vals[33];
         int n = 0;
-        for (int i = 0; i < n_extra && n < 32; i++)
-            if (strcmp(extra_keys[i], "train_state")) {
-                keys[n] = extra_keys[i];
-                vals[n++] = extra_values[i];
+        for (int i = 0; i < x->n && n < 32; i++)
+            if (strcmp(x->keys[i], "train_state")) {
+                keys[n] = x->keys[i];
+                vals[n++] = x->values[i];
             }
         keys[n] = "train_state";
         vals[n++] = state;
         snprintf(path, sizeof path, "%s/model.safetensors", tmp_dir);
-        st = rb_checkpoint_save(path, &m->cfg, host, plan, keys, vals, n, err);
+        st = rb_checkpoint_save(path, &m->cfg, host, x->plan, keys, vals, n, err);
     }
     int64_t ostep = 0;
     if (st == RB_OK) st = rb_optimizer_get_state(t->opt, host, &ostep, err);
@@ -215,18 +289,43 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
     }
     free(host);
     free(state);
+    for (int i = 0; st == RB_OK && i < x->n_files; i++) {
+        const char *b = base_name(x->files[i]);
+        if (!*b || !strcmp(b, "model.safetensors") || !strcmp(b, "optim.safetensors") || !strcmp(b, ".") ||
+            !strcmp(b, "..")) {
+            st = rb_fail(err, RB_EINVAL, "checkpoint: cannot copy %s into it under that name", x->files[i]);
+            break;
+        }
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, b);
+        st = copy_file(x->files[i], path, err);
+    }
     if (st == RB_OK) st = fsync_path(tmp_dir, err);
     if (st == RB_OK) {
-        remove_tree(final_dir); /* a stale folder of the same step from an abandoned run */
-        if (rename(tmp_dir, final_dir) != 0)
-            st = rb_fail(err, RB_EIO, "checkpoint: cannot rename %s to %s: %s", tmp_dir, final_dir,
-                         strerror(errno));
+        struct stat sb;
+        if (lstat(final_dir, &sb) == 0) {
+            if (wrote(t, name)) {
+                remove_checkpoint(final_dir); /* ours: the same step saved again */
+            } else {
+                /* a folder of the same step that this trainer did not write
+                 * (a damaged checkpoint a resume skipped, another run's):
+                 * kept under another name */
+                char aside[4200];
+                snprintf(aside, sizeof aside, "%s.old-%d", final_dir, (int)getpid());
+                if (rename(final_dir, aside) != 0)
+                    st = rb_fail(err, RB_EIO, "checkpoint: %s exists and cannot be moved aside to %s: %s",
+                                 final_dir, aside, strerror(errno));
+            }
+        }
     }
+    if (st == RB_OK && rename(tmp_dir, final_dir) != 0)
+        st = rb_fail(err, RB_EIO, "checkpoint: cannot rename %s to %s: %s", tmp_dir, final_dir,
+                     strerror(errno));
     if (st == RB_OK) st = fsync_path(dir, err);
     if (st != RB_OK) {
         remove_tree(tmp_dir);
         return st;
     }
+    remember(t, name);
     /* the previous checkpoint, kept besides the new one */
     char prev[256] = "";
     rb_train_latest_checkpoint(dir, prev, sizeof prev, NULL);
@@ -240,19 +339,20 @@ rb_status rb_trainer_save(rb_trainer *t, const char *dir, const rb_retrofit_plan
         struct dirent *e;
         while ((e = readdir(d))) {
             if (strncmp(e->d_name, "step-", 5) != 0) continue;
-            /* unfinished folders of writers that were killed are swept too
-             * (one trainer writes a run folder at a time) */
-            if (strstr(e->d_name, ".tmp-")) {
-                char p[4096];
-                snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            char p[4096];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            /* unfinished folders of writers that were killed, and folders
+             * a killed writer was deleting, are swept too (one trainer
+             * writes a run folder at a time) */
+            if (strstr(e->d_name, ".tmp-") || strstr(e->d_name, ".deleting-")) {
                 remove_tree(p);
                 continue;
             }
             if (strchr(e->d_name, '.')) continue;
             if (!strcmp(e->d_name, name) || !strcmp(e->d_name, prev)) continue;
-            char p[4096];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            remove_tree(p);
+            if (!wrote(t, e->d_name)) continue; /* never another process's checkpoint */
+            remove_checkpoint(p);
+            forget(t, e->d_name);
         }
         closedir(d);
     }
@@ -275,6 +375,67 @@ rb_status rb_train_latest_checkpoint(const char *dir, char *buf, size_t len, rb_
     return RB_OK;
 }
 
+/* "step-" followed by digits only: a complete checkpoint folder's name */
+static int is_step_name(const char *n)
+{
+    if (strncmp(n, "step-", 5) != 0 || !n[5]) return 0;
+    for (const char *p = n + 5; *p; p++)
+        if (*p < '0' || *p > '9') return 0;
+    return 1;
+}
+
+static int by_step_desc(const void *a, const void *b)
+{
+    long long x = atoll(*(char *const *)a + 5), y = atoll(*(char *const *)b + 5);
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+rb_status rb_train_list_checkpoints(const char *dir, char ***names, int *count, rb_error *err)
+{
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        if (errno == ENOENT) return RB_OK;
+        return rb_fail(err, RB_EIO, "checkpoint: cannot list %s: %s", dir, strerror(errno));
+    }
+    char **v = NULL;
+    int n = 0, cap = 0;
+    rb_status st = RB_OK;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!is_step_name(e->d_name)) continue;
+        char p[4096];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **nv = realloc(v, (size_t)cap * sizeof *nv);
+            if (!nv) {
+                st = rb_fail(err, RB_ENOMEM, "checkpoint: out of memory");
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[n] = strdup(e->d_name))) {
+            st = rb_fail(err, RB_ENOMEM, "checkpoint: out of memory");
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (st != RB_OK) {
+        for (int i = 0; i < n; i++) free(v[i]);
+        free(v);
+        return st;
+    }
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, by_step_desc);
+    *names = v;
+    *count = n;
+    return RB_OK;
+}
+
 static int64_t json_int(const cJSON *o, const char *key, int *ok)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -284,13 +445,34 @@ static int64_t json_int(const cJSON *o, const char *key, int *ok)
     return 0;
 }
 
+rb_status rb_train_checkpoint_info(const char *ckpt_dir, rb_ckpt_info *info, rb_error *err)
+{
+    char path[4200];
+    memset(info, 0, sizeof *info);
+    snprintf(path, sizeof path, "%s/model.safetensors", ckpt_dir);
+    rb_safetensors *sf = NULL;
+    rb_status st = rb_st_open(&sf, path, err);
+    if (st != RB_OK) return st;
+    const char *ts = rb_st_metadata_get(sf, "train_state");
+    cJSON *state = ts ? cJSON_Parse(ts) : NULL;
+    rb_st_close(sf);
+    int ok = state != NULL;
+    if (ok) {
+        info->step = json_int(state, "step", &ok);
+        info->total_steps = json_int(state, "total_steps", &ok);
+    }
+    cJSON_Delete(state);
+    if (!ok) return rb_fail(err, RB_EFORMAT, "checkpoint %s: no readable train_state in its metadata", path);
+    return RB_OK;
+}
+
 rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err)
 {
     rb_model *m = t->m;
     if (!t->opt) return rb_fail(err, RB_EINVAL, "checkpoint: a scoring-only trainer cannot resume training");
     char ck[4096], name[256], path[4200];
     snprintf(path, sizeof path, "%s/latest", dir);
-    if (access(path, R_OK) == 0) {
+    if (access(path, F_OK) == 0) {
         rb_status st = rb_train_latest_checkpoint(dir, name, sizeof name, err);
         if (st != RB_OK) return st;
         snprintf(ck, sizeof ck, "%s/%s", dir, name);
@@ -302,38 +484,39 @@ rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err)
     memset(&lm, 0, sizeof lm);
     rb_status st = rb_load_checkpoint(path, NULL, &lm, err);
     if (st != RB_OK) return st;
+    cJSON *state = NULL;
+    float *host = NULL;
+    rb_safetensors *sf = NULL;
+#define FAIL(...) do { st = rb_fail(err, __VA_ARGS__); goto out; } while (0)
     if (lm.n_params != m->table.total || lm.cfg.dim != m->cfg.dim ||
         rb_config_n_layers(&lm.cfg) != rb_config_n_layers(&m->cfg) ||
-        lm.cfg.n_recur != m->cfg.n_recur || lm.cfg.vocab_size != m->cfg.vocab_size) {
-        rb_loaded_model_free(&lm);
-        return rb_fail(err, RB_EINVAL, "checkpoint %s: its model (%zu parameters) does not match "
-                                       "the one being trained (%zu); resume with the same model",
-                       path, lm.n_params, m->table.total);
-    }
-    cJSON *state = NULL;
+        lm.cfg.n_recur != m->cfg.n_recur || lm.cfg.vocab_size != m->cfg.vocab_size)
+        FAIL(RB_EINVAL, "checkpoint %s: its model (%zu parameters) does not match the one being "
+                        "trained (%zu); resume with the same model", path, lm.n_params, m->table.total);
     if (lm.metadata_json) {
         cJSON *meta = cJSON_Parse(lm.metadata_json);
         const cJSON *ts = meta ? cJSON_GetObjectItemCaseSensitive(meta, "train_state") : NULL;
         if (cJSON_IsString(ts)) state = cJSON_Parse(ts->valuestring);
         cJSON_Delete(meta);
     }
-    if (!state) {
-        rb_loaded_model_free(&lm);
-        return rb_fail(err, RB_EFORMAT, "checkpoint %s: no train_state in its metadata; it is a "
-                                        "model, not a training checkpoint", path);
-    }
+    if (!state)
+        FAIL(RB_EFORMAT, "checkpoint %s: no train_state in its metadata; it is a model, not a training "
+                         "checkpoint", path);
     int ok = 1;
-    int64_t step = json_int(state, "step", &ok);
-    int64_t pos = json_int(state, "data_position", &ok);
-    int64_t seed = json_int(state, "seed", &ok);
+    const int64_t step = json_int(state, "step", &ok);
+    const int64_t pos = json_int(state, "data_position", &ok);
+    const int64_t seed = json_int(state, "seed", &ok);
     const cJSON *srcs = cJSON_GetObjectItemCaseSensitive(state, "sources");
     const cJSON *flops = cJSON_GetObjectItemCaseSensitive(state, "flops_total");
-    if (!ok || step < 0 || pos < 0 || !cJSON_IsArray(srcs)) {
-        cJSON_Delete(state);
-        rb_loaded_model_free(&lm);
-        return rb_fail(err, RB_EFORMAT, "checkpoint %s: train_state lacks step, data_position or "
-                                        "sources", path);
-    }
+    const cJSON *lrs = cJSON_GetObjectItemCaseSensitive(state, "lr_scale");
+    const cJSON *rbo = cJSON_GetObjectItemCaseSensitive(state, "rbar_override");
+    if (!ok || step < 0 || pos < 0 || !cJSON_IsArray(srcs))
+        FAIL(RB_EFORMAT, "checkpoint %s: train_state lacks step, data_position or sources", path);
+    const double lr_scale = cJSON_IsString(lrs) ? strtod(lrs->valuestring, NULL) : 1;
+    const int rbar_override = cJSON_IsNumber(rbo) ? (int)rbo->valuedouble : 0;
+    if (!(lr_scale > 0) || rbar_override < 0 || rbar_override > RB_DEPTH_RBAR_MAX)
+        FAIL(RB_EFORMAT, "checkpoint %s: train_state has lr_scale %g or rbar_override %d out of range",
+             path, lr_scale, rbar_override);
     /* same data: same number of sources with the same training rows */
     if (cJSON_GetArraySize(srcs) != t->cfg.n_sources) ok = 0;
     for (int i = 0; ok && i < t->cfg.n_sources; i++) {
@@ -341,58 +524,45 @@ rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err)
         const cJSON *rows = cJSON_GetObjectItemCaseSensitive(s, "train_rows");
         if (!cJSON_IsNumber(rows) || (uint64_t)rows->valuedouble != t->n_train_rows[i]) ok = 0;
     }
-    if (!ok || (uint64_t)seed != t->cfg.seed) {
-        cJSON_Delete(state);
-        rb_loaded_model_free(&lm);
-        return rb_fail(err, RB_EINVAL, "checkpoint %s: it was trained on other data or with "
-                                       "another seed (sources, their row counts and the seed must "
-                                       "match to resume exactly)", path);
-    }
+    if (!ok || (uint64_t)seed != t->cfg.seed)
+        FAIL(RB_EINVAL, "checkpoint %s: it was trained on other data or with another seed (sources, "
+                        "their row counts and the seed must match to resume exactly)", path);
     char why[256];
-    if (recipe_mismatch(cJSON_GetObjectItemCaseSensitive(state, "recipe"), &t->cfg, why, sizeof why)) {
-        cJSON_Delete(state);
-        rb_loaded_model_free(&lm);
-        return rb_fail(err, RB_EINVAL, "checkpoint %s: %s; resume with the settings it was trained "
-                                       "with (or start a new run in another folder)", path, why);
-    }
-    if (step > t->cfg.steps) {
-        cJSON_Delete(state);
-        rb_loaded_model_free(&lm);
-        return rb_fail(err, RB_EINVAL, "checkpoint %s: at step %lld, past this run's %lld steps",
-                       path, (long long)step, (long long)t->cfg.steps);
-    }
-    st = rb_model_set_params(m, lm.params, err);
-    rb_loaded_model_free(&lm);
-    if (st == RB_OK) st = rb_mixture_seek(t->mix, (uint64_t)pos, err);
-    if (st == RB_OK) {
-        t->step = step;
-        t->flops_total = cJSON_IsNumber(flops) ? flops->valuedouble : 0;
-        t->bad_in_row = 0;
-    }
-    cJSON_Delete(state);
-    if (st != RB_OK) return st;
+    if (recipe_mismatch(cJSON_GetObjectItemCaseSensitive(state, "recipe"), &t->cfg, why, sizeof why))
+        FAIL(RB_EINVAL, "checkpoint %s: %s; resume with the settings it was trained with (or start a "
+                        "new run in another folder)", path, why);
+    if (step > t->cfg.steps)
+        FAIL(RB_EINVAL, "checkpoint %s: at step %lld, past this run's %lld steps", path, (long long)step,
+             (long long)t->cfg.steps);
 
+    /* the optimizer state, read in full before anything changes */
     snprintf(path, sizeof path, "%s/optim.safetensors", ck);
-    rb_safetensors *sf = NULL;
-    st = rb_st_open(&sf, path, err);
-    if (st != RB_OK) return st;
+    if ((st = rb_st_open(&sf, path, err)) != RB_OK) goto out;
     const size_t total = m->table.total;
     const rb_st_tensor *m1 = rb_st_find(sf, "moment1"), *m2 = rb_st_find(sf, "moment2");
     const char *os = rb_st_metadata_get(sf, "optimizer_step");
-    if (!m1 || !m2 || !os || m1->numel != total || m2->numel != total) {
-        rb_st_close(sf);
-        return rb_fail(err, RB_EFORMAT, "checkpoint %s: expected moment1 and moment2 of %zu values "
-                                        "and optimizer_step", path, total);
-    }
-    float *host = malloc(2 * total * sizeof(float));
-    if (!host) {
-        rb_st_close(sf);
-        return rb_fail(err, RB_ENOMEM, "checkpoint: out of memory");
-    }
-    st = rb_st_read_f32(sf, m1, host, err);
-    if (st == RB_OK) st = rb_st_read_f32(sf, m2, host + total, err);
-    if (st == RB_OK) st = rb_optimizer_set_state(t->opt, host, strtoll(os, NULL, 10), err);
+    if (!m1 || !m2 || !os || m1->numel != total || m2->numel != total)
+        FAIL(RB_EFORMAT, "checkpoint %s: expected moment1 and moment2 of %zu values and optimizer_step",
+             path, total);
+    if (!(host = malloc(2 * total * sizeof(float)))) FAIL(RB_ENOMEM, "checkpoint: out of memory");
+    if ((st = rb_st_read_f32(sf, m1, host, err)) != RB_OK) goto out;
+    if ((st = rb_st_read_f32(sf, m2, host + total, err)) != RB_OK) goto out;
+    const int64_t ostep = strtoll(os, NULL, 10);
+
+    /* everything read: apply */
+    if ((st = rb_mixture_seek(t->mix, (uint64_t)pos, err)) != RB_OK) goto out;
+    if ((st = rb_model_set_params(m, lm.params, err)) != RB_OK) goto out;
+    if ((st = rb_optimizer_set_state(t->opt, host, ostep, err)) != RB_OK) goto out;
+    t->step = step;
+    t->flops_total = cJSON_IsNumber(flops) ? flops->valuedouble : 0;
+    t->bad_in_row = 0;
+    t->lr_scale = lr_scale;
+    t->rbar_override = rbar_override;
+#undef FAIL
+out:
     free(host);
-    rb_st_close(sf);
+    if (sf) rb_st_close(sf);
+    cJSON_Delete(state);
+    rb_loaded_model_free(&lm);
     return st;
 }

@@ -8,7 +8,13 @@
 struct rb_trainer {
     rb_model *m;
     rb_train_config cfg;
-    volatile sig_atomic_t *stop;
+    const atomic_int *stop;
+    rb_train_progress_fn progress;
+    void *progress_user;
+    double lr_scale;  /* 1: the schedule as configured */
+    int rbar_override; /* 0: the curriculum */
+    char **written;   /* checkpoint folders this trainer wrote (retention deletes only these) */
+    int n_written;
     rb_workspace *ws;
     rb_optimizer *opt;
     rb_tokfile *files[RB_TRAIN_MAX_SOURCES];
@@ -25,5 +31,11 @@ struct rb_trainer {
     int32_t *inputs;  /* [batch, T] */
     int32_t *targets; /* [batch, T] */
 };
+
+/* Polled between micro-batches and validation batches. */
+static inline int rb_trainer_stopping(const struct rb_trainer *t)
+{
+    return t->stop && atomic_load_explicit(t->stop, memory_order_relaxed) != 0;
+}
 
 #endif

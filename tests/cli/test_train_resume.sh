@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test_train_resume.sh: training through the command line.
-#  - SIGINT saves a checkpoint; --resume then finishes the run with a loss
-#    trajectory bit-identical to an uninterrupted run (metrics.jsonl);
+#  - SIGINT saves a checkpoint; --resume then finishes the run bit-identical
+#    to an uninterrupted run: every metrics field but the clock and the
+#    final checkpoint's files byte for byte (one phase, and two phases
+#    interrupted in phase 2);
 #  - SIGKILL at random moments, many of them inside a checkpoint write
 #    (checkpoints every step), always leaves `latest` naming a checkpoint
 #    that loads, and --resume carries on from it;
@@ -29,6 +31,34 @@ export OMP_NUM_THREADS=1
 common=(-m "$tmp/s.safetensors" --data "$tmp/d.rbtok" --batch 2 --rbar 4 --val-fraction 0.1 --quiet
         --lr-muon 0.01 --lr-adam 0.003 --val-depths 1)
 losses() { grep '"step"' "$1" | grep -v final | sed 's/.*"step":\([0-9]*\),"loss":\([^,]*\),.*/\1 \2/' | sort -n; }
+# metrics without the wall-clock fields
+clockless() { sed -E 's/,"tokens_per_s":[0-9.e+-]+//; s/,"time":[0-9.e+-]+//' "$1"; }
+# same_run A B CKPT_SUBDIR: metrics and the final checkpoint identical
+same_run() {
+  local what="$1" a="$2" b="$3" ck="$4" f
+  if ! diff <(clockless "$a/metrics.jsonl") <(clockless "$b/metrics.jsonl") > "$tmp/diff"; then
+    fail "$what: metrics differ:"; head -4 "$tmp/diff"; return
+  fi
+  for f in model.safetensors optim.safetensors; do
+    cmp -s "$a/$ck/$f" "$b/$ck/$f" || { fail "$what: $ck/$f differs (or is missing)"; return; }
+  done
+  echo "ok: $what: metrics ($(grep -c . "$a/metrics.jsonl") lines) and $ck byte-identical to the uninterrupted run"
+}
+# interrupt DIR ARGS...: start a run, SIGINT it once metrics has 8 lines
+interrupt() {
+  local dir="$1" pid rc; shift
+  "$rb" train "$@" --out "$dir" 2>"$dir.err" &
+  pid=$!
+  for _ in $(seq 1 400); do
+    [ -s "$dir/metrics.jsonl" ] && [ "$(grep -c step "$dir/metrics.jsonl")" -ge 8 ] && break
+    sleep 0.02
+  done
+  kill -INT $pid
+  wait $pid
+  rc=$?
+  [ $rc -eq 130 ] || fail "SIGINT exit status $rc (want 130): $(cat "$dir.err")"
+  grep -q "saving a checkpoint" "$dir.err" || fail "no checkpoint message on SIGINT"
+}
 
 # 1. uninterrupted reference
 "$rb" train "${common[@]}" --steps 30 --out "$tmp/ref" 2>/dev/null || fail "reference run"
@@ -52,6 +82,17 @@ if diff <(losses "$tmp/ref/metrics.jsonl") <(losses "$tmp/int/metrics.jsonl") > 
 else
   fail "resumed trajectory differs:"; head -5 "$tmp/diff"
 fi
+same_run "one phase, SIGINT at $stopped + --resume" "$tmp/ref" "$tmp/int" step-00000030
+
+# 2b. two phases, interrupted inside phase 2, then --resume
+two=("${common[@]}" --steps 5 --phase2-data "$tmp/d.rbtok" --phase2-steps 30 --phase2-rbar 2 --ckpt-every 4)
+"$rb" train "${two[@]}" --out "$tmp/tref" 2>/dev/null || fail "two-phase reference run"
+interrupt "$tmp/tint" "${two[@]}"
+stopped=$(cat "$tmp/tint/phase2/latest" 2>/dev/null)
+[ -n "$stopped" ] || fail "the two-phase run was not stopped inside phase 2"
+"$rb" train "${two[@]}" --out "$tmp/tint" --resume 2>/dev/null || fail "two-phase resume"
+same_run "two phases, SIGINT in phase 2 at $stopped + --resume" \
+  "$tmp/tref" "$tmp/tint" phase2/step-00000030
 
 # 3. SIGKILL at random moments with a checkpoint every step
 "$rb" train "${common[@]}" --steps 400 --ckpt-every 1 --out "$tmp/kill" 2>/dev/null &
@@ -71,7 +112,9 @@ for delay in 0.13 0.21 0.05 0.34 0.08 0.27 0.16 0.4 0.11 0.19; do
     fail "after SIGKILL $kills: latest ('$name') is not a loadable checkpoint"
   fi
 done
-before=$(cat "$tmp/kill/latest")
+# the newest complete checkpoint (latest, or a newer one when a kill fell
+# between its rename and the update of latest)
+before=$(cd "$tmp/kill" && ls -d step-* | grep -v '\.' | sort | tail -1)
 "$rb" train "${common[@]}" --steps 400 --ckpt-every 1 --out "$tmp/kill" --resume 2>"$tmp/k.err" &
 pid=$!; sleep 0.3; kill -INT $pid; wait $pid
 left=$(ls -d "$tmp"/kill/*.tmp-* 2>/dev/null | wc -l)

@@ -259,11 +259,11 @@ START_TEST(interrupt_abandons_the_step)
     config_for(&c, data, 10);
     c.val_every = 0;
     rb_model *m = make_model(1);
-    volatile sig_atomic_t stop = 0;
+    atomic_int stop = 0;
     rb_trainer *t = NULL;
     ck_assert(rb_trainer_create(&t, m, &c, &stop, &err) == RB_OK);
     ck_assert(rb_trainer_step(t, NULL, &err) == RB_OK);
-    stop = 1;
+    atomic_store(&stop, 1);
     ck_assert_int_eq(rb_trainer_step(t, NULL, &err), RB_EINTERRUPTED);
     ck_assert_int_eq(rb_trainer_step_count(t), 1);
     rb_trainer_destroy(t);
@@ -323,6 +323,187 @@ START_TEST(score_only_scores_like_a_trainer)
 }
 END_TEST
 
+/* The stop flag ends a validation between batches (RB_EINTERRUPTED,
+ * promptly); during a step's own validation the applied step is kept and
+ * the metrics say its validation was stopped. */
+static atomic_int vstop;
+static uint64_t v_calls, v_done, v_total;
+static void stop_on_first_batch(void *user, uint64_t done, uint64_t total)
+{
+    (void)user;
+    v_calls++;
+    v_done = done;
+    v_total = total;
+    atomic_store(&vstop, SIGINT);
+}
+
+START_TEST(stop_inside_validation)
+{
+    const char *data = make_data("vstop", 37, 200, 16);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 10);
+    c.val_fraction = 0.5; /* 100 held-out rows, 25 batches of 4 */
+    c.val_rows = 0;
+    c.val_every = 2;
+    rb_model *m = make_model(1);
+    rb_trainer *t = NULL;
+    atomic_store(&vstop, 0);
+    ck_assert(rb_trainer_create(&t, m, &c, &vstop, &err) == RB_OK);
+    ck_assert_int_eq(rb_trainer_val_rows(t), 100);
+    rb_trainer_set_progress(t, stop_on_first_batch, NULL);
+    double l = 0;
+    v_calls = 0;
+    ck_assert_int_eq(rb_trainer_validate(t, 4, &l, &err), RB_EINTERRUPTED);
+    ck_assert_msg(v_calls == 1 && v_done == 4 && v_total == 100, "stopped after %llu calls, %llu rows",
+                  (unsigned long long)v_calls, (unsigned long long)v_done);
+    ck_assert_msg(strstr(err.msg, "4 of 100") != NULL, "%s", err.msg);
+    /* the step's own validation: the step stays applied */
+    atomic_store(&vstop, 0);
+    rb_train_metrics mt;
+    ck_assert(rb_trainer_step(t, &mt, &err) == RB_OK);
+    ck_assert_int_eq(mt.n_val, 0);
+    ck_assert_msg(rb_trainer_step(t, &mt, &err) == RB_OK, "%s", err.msg);
+    ck_assert_int_eq(mt.step, 2);
+    ck_assert_int_eq(mt.val_interrupted, 1);
+    ck_assert_int_eq(mt.n_val, 0);
+    ck_assert_int_eq(rb_trainer_step_count(t), 2);
+    /* the flag still set: the next step is abandoned before it starts */
+    ck_assert_int_eq(rb_trainer_step(t, &mt, &err), RB_EINTERRUPTED);
+    ck_assert_int_eq(rb_trainer_step_count(t), 2);
+    rb_trainer_destroy(t);
+    rb_model_destroy(m);
+}
+END_TEST
+
+/* Changes made between steps (learning-rate scale, rbar) are applied,
+ * recorded in checkpoints and restored: a run that made them, saved and
+ * resumed equals one that made them without stopping, bit for bit. */
+START_TEST(changes_between_steps_resume_exactly)
+{
+    const char *data = make_data("ctl", 37, 200, 24);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 12);
+    c.val_every = 0;
+    double la[12], ga[12], lb[12], gb[12];
+    rb_model *ma = make_model(1);
+    rb_trainer *ta = NULL;
+    ck_assert(rb_trainer_create(&ta, ma, &c, NULL, &err) == RB_OK);
+    run(ta, 0, 3, la, ga);
+    ck_assert(rb_trainer_set_lr_scale(ta, 0.25, &err) == RB_OK);
+    ck_assert(rb_trainer_set_rbar(ta, 3, &err) == RB_OK);
+    rb_train_metrics mt;
+    ck_assert(rb_trainer_step(ta, &mt, &err) == RB_OK);
+    la[3] = mt.loss, ga[3] = mt.grad_norm;
+    ck_assert_int_eq(mt.rbar, 3);
+    const double sched = rb_lr_multiplier(&c.lr, 3, c.steps);
+    ck_assert_msg(mt.lr_mult == sched * 0.25, "lr_mult %.17g, schedule %.17g", mt.lr_mult, sched);
+    run(ta, 4, 12, la, ga);
+    ck_assert_int_eq(rb_trainer_set_lr_scale(ta, 0, &err), RB_EINVAL);
+    ck_assert_int_eq(rb_trainer_set_rbar(ta, -1, &err), RB_EINVAL);
+
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/ctlrun", rb_test_tmpdir());
+    rb_model *mb = make_model(1);
+    rb_trainer *tb = NULL;
+    ck_assert(rb_trainer_create(&tb, mb, &c, NULL, &err) == RB_OK);
+    run(tb, 0, 3, lb, gb);
+    ck_assert(rb_trainer_set_lr_scale(tb, 0.25, &err) == RB_OK);
+    ck_assert(rb_trainer_set_rbar(tb, 3, &err) == RB_OK);
+    run(tb, 3, 6, lb, gb);
+    ck_assert_msg(rb_trainer_save(tb, dir, NULL, NULL, NULL, 0, &err) == RB_OK, "%s", err.msg);
+    rb_trainer_destroy(tb);
+    rb_model_destroy(mb);
+    rb_model *mc = make_model(1);
+    rb_trainer *tc = NULL;
+    ck_assert(rb_trainer_create(&tc, mc, &c, NULL, &err) == RB_OK);
+    ck_assert_msg(rb_trainer_restore(tc, dir, &err) == RB_OK, "%s", err.msg);
+    ck_assert(rb_trainer_lr_scale(tc) == 0.25);
+    ck_assert_int_eq(rb_trainer_rbar_override(tc), 3);
+    run(tc, 6, 12, lb, gb);
+    for (int s = 0; s < 12; s++)
+        ck_assert_msg(memcmp(&la[s], &lb[s], sizeof(double)) == 0 && memcmp(&ga[s], &gb[s], sizeof(double)) == 0,
+                      "step %d: %.17g vs %.17g", s + 1, la[s], lb[s]);
+    float *pa = malloc(ma->table.total * sizeof(float)), *pc = malloc(mc->table.total * sizeof(float));
+    ck_assert(rb_model_get_params(ma, pa, &err) == RB_OK);
+    ck_assert(rb_model_get_params(mc, pc, &err) == RB_OK);
+    ck_assert(memcmp(pa, pc, ma->table.total * sizeof(float)) == 0);
+    free(pa);
+    free(pc);
+    rb_trainer_destroy(ta);
+    rb_trainer_destroy(tc);
+    rb_model_destroy(ma);
+    rb_model_destroy(mc);
+}
+END_TEST
+
+static int dir_exists(const char *dir, const char *name)
+{
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Retention deletes only checkpoints this trainer wrote; a checkpoint of the
+ * same step that it did not write is moved aside, never removed. */
+START_TEST(retention_keeps_other_checkpoints)
+{
+    const char *data = make_data("ret", 37, 60, 16);
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data, 10);
+    c.val_every = 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/ret", rb_test_tmpdir());
+    /* "another process" leaves steps 1 and 2 */
+    rb_model *m1 = make_model(0);
+    rb_trainer *t1 = NULL;
+    ck_assert(rb_trainer_create(&t1, m1, &c, NULL, &err) == RB_OK);
+    for (int s = 0; s < 2; s++) {
+        ck_assert(rb_trainer_step(t1, NULL, &err) == RB_OK);
+        ck_assert(rb_trainer_save(t1, dir, NULL, NULL, NULL, 0, &err) == RB_OK);
+    }
+    rb_trainer_destroy(t1);
+    rb_model_destroy(m1);
+    /* a second trainer resumes from step 1 (as if step 2 were damaged) and
+     * writes steps 2..5 */
+    rb_model *m2 = make_model(0);
+    rb_trainer *t2 = NULL;
+    ck_assert(rb_trainer_create(&t2, m2, &c, NULL, &err) == RB_OK);
+    char one[4200];
+    snprintf(one, sizeof one, "%s/step-00000001", dir);
+    ck_assert_msg(rb_trainer_restore(t2, one, &err) == RB_OK, "%s", err.msg);
+    for (int s = 1; s < 5; s++) {
+        ck_assert(rb_trainer_step(t2, NULL, &err) == RB_OK);
+        ck_assert_msg(rb_trainer_save(t2, dir, NULL, NULL, NULL, 0, &err) == RB_OK, "%s", err.msg);
+    }
+    ck_assert_msg(dir_exists(dir, "step-00000001"), "another trainer's checkpoint was deleted");
+    char aside[64];
+    snprintf(aside, sizeof aside, "step-00000002.old-%d", (int)getpid());
+    ck_assert_msg(dir_exists(dir, aside), "the other step-2 checkpoint was not kept aside");
+    ck_assert_msg(!dir_exists(dir, "step-00000002") && !dir_exists(dir, "step-00000003"),
+                  "this trainer's older checkpoints were not pruned");
+    ck_assert(dir_exists(dir, "step-00000004") && dir_exists(dir, "step-00000005"));
+    char **names = NULL;
+    int n = 0;
+    ck_assert(rb_train_list_checkpoints(dir, &names, &n, &err) == RB_OK);
+    ck_assert_int_eq(n, 3);
+    ck_assert_str_eq(names[0], "step-00000005");
+    ck_assert_str_eq(names[2], "step-00000001");
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+    rb_ckpt_info info;
+    snprintf(one, sizeof one, "%s/step-00000005", dir);
+    ck_assert(rb_train_checkpoint_info(one, &info, &err) == RB_OK);
+    ck_assert_int_eq(info.step, 5);
+    ck_assert_int_eq(info.total_steps, 10);
+    rb_trainer_destroy(t2);
+    rb_model_destroy(m2);
+}
+END_TEST
+
 int main(void)
 {
     be = rb_test_cpu_backend();
@@ -335,6 +516,9 @@ int main(void)
     tcase_add_test(tc, interrupt_abandons_the_step);
     tcase_add_test(tc, bad_training_configs);
     tcase_add_test(tc, score_only_scores_like_a_trainer);
+    tcase_add_test(tc, stop_inside_validation);
+    tcase_add_test(tc, changes_between_steps_resume_exactly);
+    tcase_add_test(tc, retention_keeps_other_checkpoints);
     suite_add_tcase(s, tc);
     int rc = rb_test_run_suite(s);
     return rc;
