@@ -1,5 +1,6 @@
 /* app_model.c: see app_model.h. */
 #include "app_model.h"
+#include "device.h"
 
 #include <errno.h>
 #include <math.h>
@@ -29,8 +30,12 @@ int app_model_open(app_model *am, const char *cmd, const char *path, const char 
         rb_loaded_model_free(&am->lm);
         return 2;
     }
-    if (rb_backend_cpu_create(&am->be, &err) != RB_OK ||
-        rb_model_create(&am->m, &am->lm.cfg, am->be, &err) != RB_OK ||
+    int brc = app_backend_create(cmd, &am->be);
+    if (brc) {
+        rb_loaded_model_free(&am->lm);
+        return brc;
+    }
+    if (rb_model_create(&am->m, &am->lm.cfg, am->be, &err) != RB_OK ||
         rb_model_set_params(am->m, am->lm.params, &err) != RB_OK) {
         fprintf(stderr, "retrobench %s: %s: %s\n", cmd, path, err.msg);
         app_model_close(am);

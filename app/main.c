@@ -4,6 +4,7 @@
 
 #include "blas_env.h"
 #include "cli.h"
+#include "device.h"
 
 static void usage(FILE *f)
 {
@@ -21,12 +22,15 @@ static void usage(FILE *f)
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
             "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
-            "  help                     this text\n");
+            "  help                     this text\n"
+            "every command that computes takes " APP_DEVICE_USAGE "\n"
+            "  (default cpu; auto uses a GPU when one works, else the CPU; docs/cuda.md)\n");
 }
 
 int main(int argc, char **argv)
 {
     rb_blas_env_fix(argc, argv);
+    if (app_device_take_options(&argc, argv)) return 2;
     if (argc < 2) return cmd_demo(argc, argv);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);

@@ -39,7 +39,7 @@ const char *rb_cuda_precision_name(rb_cuda_precision p)
     return p == RB_CUDA_FP32 ? "fp32" : p == RB_CUDA_TF32 ? "tf32" : p == RB_CUDA_BF16 ? "bf16" : "?";
 }
 
-int rb_backend_is_cuda(const rb_backend *be) { return be && be->name && !strcmp(be->name, "cuda"); }
+int rb_backend_is_cuda(const rb_backend *be) { return be && be->name && !strncmp(be->name, "cuda", 4); }
 
 typedef rb_status (*create_fn)(rb_backend **, const rb_cuda_options *, rb_error *);
 typedef int (*abi_fn)(void);

@@ -235,7 +235,7 @@ rb_cuda_module_create(rb_backend **out, const rb_cuda_options *o, rb_error *err)
 
     snprintf(c->name, sizeof c->name, "cuda:%d (%s, %s)", o->device, p.name, precision_name(o->precision));
     snprintf(c->bf16_impl, sizeof c->bf16_impl, "cuBLAS bf16 GEMM on rounded operands, fp32 sums");
-    be->name = "cuda";
+    be->name = c->name; /* "cuda:0 (...)": rb_backend_is_cuda looks at the prefix */
     be->concurrent_calls = 1;
     be->alloc = cu_alloc;
     be->free = cu_free;

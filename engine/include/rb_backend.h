@@ -195,7 +195,8 @@ const char *rb_cuda_precision_name(rb_cuda_precision p);
 /* Fails with RB_EUNSUPPORTED (module absent, no driver, no device), naming
  * the reason and the fix. */
 rb_status rb_backend_cuda_create(rb_backend **out, const rb_cuda_options *o, rb_error *err);
-/* 1 when be is a CUDA backend (its memory is device memory). */
+/* 1 when be is a CUDA backend (its memory is device memory); its name is
+ * then "cuda:DEVICE (GPU name, precision)". */
 int rb_backend_is_cuda(const rb_backend *be);
 
 static inline void rb_backend_destroy(rb_backend *be)

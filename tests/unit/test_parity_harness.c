@@ -143,7 +143,9 @@ static void p_zero(rb_backend *be, void *ptr, size_t bytes)
 static rb_status p_upload(rb_backend *be, void *dst, const void *src, size_t bytes, rb_error *err)
 {
     rb_status st = real->upload(be, dst, src, bytes, err);
-    if (bytes >= sizeof(float)) bump((float *)dst);
+    /* only large buffers, which are floats here: the harness's integer
+     * inputs (tokens, positions) are small, and a wrong token would crash */
+    if (bytes >= 16384) bump((float *)dst);
     return st;
 }
 
