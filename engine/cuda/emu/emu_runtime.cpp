@@ -6,7 +6,11 @@
  * Device memory is host memory with guard bytes on both sides and filled
  * with NaN on allocation: a kernel that writes outside its allocation is
  * reported after its launch, and one that reads memory nobody wrote
- * propagates NaN into the results the tests compare. */
+ * propagates NaN into the results the tests compare. Outside kernels and
+ * runtime calls, device memory is mapped without access (PROT_NONE), as it
+ * is out of the host's reach on a GPU: host code that dereferences a device
+ * pointer (instead of downloading) crashes in the emulated tests
+ * (RB_EMU_PROTECT=1, below). */
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -187,11 +191,41 @@ static std::map<const void *, const void *> func_smem_limit; /* kernel -> raised
 static const size_t SMEM_DEFAULT = 48 * 1024, SMEM_OPTIN = 227 * 1024;
 
 struct alloc_rec {
-    unsigned char *base; /* guard | payload | guard */
-    size_t bytes;
+    unsigned char *base; /* guard | payload | guard, a whole mapping */
+    size_t bytes, mapped;
 };
 static std::map<uintptr_t, alloc_rec> allocs;
 static const size_t GUARD = 256;
+static int device_open; /* nesting of runtime calls that may touch device memory */
+
+/* RB_EMU_PROTECT=1: device memory is readable only while a kernel, copy
+ * or GEMM runs (two mprotect calls per allocation and call: slow, so the
+ * tests use it on a short run). */
+static int protect_enabled(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("RB_EMU_PROTECT");
+        on = e && *e && strcmp(e, "0") != 0;
+    }
+    return on;
+}
+
+static void device_access(int open)
+{
+    if (!protect_enabled()) return;
+    if (open ? device_open++ > 0 : --device_open > 0) return;
+    for (auto &kv : allocs)
+        if (mprotect(kv.second.base, kv.second.mapped, open ? PROT_READ | PROT_WRITE : PROT_NONE) != 0) {
+            perror("CUDA emulation: mprotect");
+            abort();
+        }
+}
+
+struct device_scope {
+    device_scope() { device_access(1); }
+    ~device_scope() { device_access(0); }
+};
 
 static void check_guards(const char *after)
 {
@@ -223,6 +257,7 @@ void rb_emu_launch(dim3 grid, dim3 block, size_t smem, const void *kernel, const
         return;
     }
     dyn_smem.assign(smem + 16, 0xFF);
+    device_scope open_device;
     cur_body = &body;
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
@@ -319,13 +354,16 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total)
 
 cudaError_t cudaMalloc(void **p, size_t bytes)
 {
-    size_t n = (bytes + 255) / 256 * 256;
-    unsigned char *b = (unsigned char *)aligned_alloc(256, n + 2 * GUARD);
-    if (!b) return cudaErrorMemoryAllocation;
+    const size_t page = 4096, n = (bytes + 255) / 256 * 256;
+    const size_t mapped = (n + 2 * GUARD + page - 1) / page * page;
+    void *m = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return cudaErrorMemoryAllocation;
+    unsigned char *b = (unsigned char *)m;
     memset(b, 0xA5, GUARD);
     memset(b + GUARD, 0xFF, bytes); /* NaN: results read from unwritten memory show */
     memset(b + GUARD + bytes, 0xA5, n + GUARD - bytes);
-    allocs[(uintptr_t)(b + GUARD)] = alloc_rec{b, bytes};
+    if (protect_enabled() && device_open == 0 && mprotect(m, mapped, PROT_NONE) != 0) abort();
+    allocs[(uintptr_t)(b + GUARD)] = alloc_rec{b, bytes, mapped};
     *p = b + GUARD;
     return cudaSuccess;
 }
@@ -335,8 +373,11 @@ cudaError_t cudaFree(void *p)
     if (!p) return cudaSuccess;
     auto it = allocs.find((uintptr_t)p);
     if (it == allocs.end()) return cudaErrorInvalidValue;
-    check_guards("a copy or kernel before cudaFree");
-    free(it->second.base);
+    {
+        device_scope open_device;
+        check_guards("a copy or kernel before cudaFree");
+    }
+    munmap(it->second.base, it->second.mapped);
     allocs.erase(it);
     return cudaSuccess;
 }
@@ -354,6 +395,7 @@ cudaError_t cudaFreeHost(void *p)
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, enum cudaMemcpyKind k)
 {
+    device_scope open_device;
     if (n) memmove(dst, src, n);
     check_guards("cudaMemcpy");
     return cudaSuccess;
@@ -366,6 +408,7 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
                               size_t height, enum cudaMemcpyKind k, cudaStream_t s)
 {
     if (width > dpitch || width > spitch) return cudaErrorInvalidPitchValue;
+    device_scope open_device;
     for (size_t r = 0; r < height; r++)
         memmove((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
     check_guards("cudaMemcpy2DAsync");
@@ -373,6 +416,7 @@ cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t 
 }
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s)
 {
+    device_scope open_device;
     if (n) memset(p, v, n);
     check_guards("cudaMemsetAsync");
     return cudaSuccess;
@@ -439,6 +483,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
     int bits = ct == CUBLAS_COMPUTE_32F_FAST_TF32 ? 10 : ct == CUBLAS_COMPUTE_32F_FAST_16BF ? 7 : 0;
     if (At == CUDA_R_16BF) bits = 0;
     const float al = *(const float *)alpha, be = *(const float *)beta;
+    device_scope open_device;
     float *c = (float *)C;
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
