@@ -48,7 +48,7 @@ summary=()
 # ---- 1. dependencies: the system's, else the unpacked .deb files ----
 need_pc=(openblas libcjson lua5.4 ncursesw check)
 have_all=1
-if [ -n "${DEVDEPS_FORCE:-}" ] || ! command -v pkg-config >/dev/null; then
+if [ -n "${DEVDEPS_FORCE:-}" ] || ! pkg-config --version >/dev/null 2>&1; then
   have_all=0
 else
   for p in "${need_pc[@]}"; do pkg-config --exists "$p" || have_all=0; done
@@ -87,7 +87,7 @@ PY
   export LD_LIBRARY_PATH="$ml:$ml/openblas-openmp:$R/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   export LIBRARY_PATH="$LD_LIBRARY_PATH"
   export CMAKE_PREFIX_PATH="$R/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
-  if ! command -v pkg-config >/dev/null; then
+  if ! pkg-config --version >/dev/null 2>&1; then
     export PATH="$R/usr/bin:$PATH"
     export LD_LIBRARY_PATH="$LD_LIBRARY_PATH"
   fi

@@ -34,7 +34,7 @@ for d in ${hide_dirs[*]}; do [ -e "\$d" ] && mount -t tmpfs none "\$d"; done
 touch "$work/empty"
 for f in ${hide_files[*]}; do [ -e "\$f" ] && mount --bind "$work/empty" "\$f"; done
 echo "hidden: \$(for d in ${hide_dirs[*]} ${hide_files[*]}; do [ -e "\$d" ] && printf '%s ' "\$d"; done)" >&2
-command -v pkg-config >/dev/null && { echo "pkg-config still visible" >&2; exit 9; }
+pkg-config --version >/dev/null 2>&1 && { echo "pkg-config still visible" >&2; exit 9; }
 cd "$work/tree" && bash bench/device_check.sh
 EOF
 set +e
