@@ -94,10 +94,10 @@ int app_backend_create(const char *cmd, rb_backend **out)
         }
         if (rb_backend_cuda_create(out, &o, &err) == RB_OK) return 0;
         if (k == DEV_CUDA) {
-            fprintf(stderr, "retrobench %s: --device cuda: %s\n", cmd, err.msg);
+            fprintf(stderr, "retrobench %s: --device cuda: %s; use --device cpu or auto\n", cmd, err.msg);
             return 1;
         }
-        fprintf(stderr, "retrobench %s: no GPU (%s); using the CPU\n", cmd, err.msg);
+        fprintf(stderr, "retrobench %s: --device auto: %s; using the CPU\n", cmd, err.msg);
     } else if (precision_opt) {
         fprintf(stderr, "retrobench %s: --precision applies to --device cuda; the CPU computes in fp32\n", cmd);
     }

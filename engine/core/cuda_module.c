@@ -1,9 +1,9 @@
 /* cuda_module.c: the CUDA backend as the engine sees it: a module
  * (librbcuda.so) opened with dlopen on the first request, so that programs
  * which never ask for a GPU neither link nor load a CUDA library. The
- * module is found, in order, at the path the options name, at
- * $RB_CUDA_MODULE, beside the running executable, in the build folder the
- * engine was compiled for, and on the loader's search path. */
+ * module is the one the options or $RB_CUDA_MODULE name, else the first
+ * found beside the running executable, in the build folder the engine was
+ * compiled for, or on the loader's search path. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <limits.h>
@@ -58,12 +58,17 @@ static void *open_module(const rb_cuda_options *o, char *loaded, size_t loaded_n
     } else {
         exe_dir[0] = '\0';
     }
-    if (o && o->module_path) snprintf(cand[n++], sizeof cand[0], "%s", o->module_path);
+    /* a path the caller or the user named is the only candidate */
     const char *env = getenv("RB_CUDA_MODULE");
-    if (env && *env) snprintf(cand[n++], sizeof cand[0], "%s", env);
-    if (exe_dir[0]) snprintf(cand[n++], sizeof cand[0], "%s/librbcuda.so", exe_dir);
-    snprintf(cand[n++], sizeof cand[0], "%s/librbcuda.so", RB_CUDA_MODULE_DIR);
-    snprintf(cand[n++], sizeof cand[0], "librbcuda.so");
+    if (o && o->module_path) {
+        snprintf(cand[n++], sizeof cand[0], "%s", o->module_path);
+    } else if (env && *env) {
+        snprintf(cand[n++], sizeof cand[0], "%s", env);
+    } else {
+        if (exe_dir[0]) snprintf(cand[n++], sizeof cand[0], "%s/librbcuda.so", exe_dir);
+        snprintf(cand[n++], sizeof cand[0], "%s/librbcuda.so", RB_CUDA_MODULE_DIR);
+        snprintf(cand[n++], sizeof cand[0], "librbcuda.so");
+    }
     int have_reason = 0;
     snprintf(why, why_n, "librbcuda.so was not found (built only where nvcc exists; set RB_CUDA_MODULE "
                          "to its path)");
@@ -79,8 +84,8 @@ static void *open_module(const rb_cuda_options *o, char *loaded, size_t loaded_n
             snprintf(why, why_n, "%.4000s cannot be loaded: %s", cand[i], e ? e : "unknown reason");
             have_reason = 1;
         }
-        /* an explicit path that is absent is the user's mistake: name it */
-        if (!have_reason && i == 0 && o && o->module_path) {
+        /* a named path that is absent is the user's mistake: name it */
+        if (!have_reason && n == 1 && strchr(cand[0], '/')) {
             snprintf(why, why_n, "%.4000s: %s", cand[i], e ? e : "cannot be loaded");
             have_reason = 1;
         }

@@ -178,8 +178,7 @@ rb_cuda_module_create(rb_backend **out, const rb_cuda_options *o, rb_error *err)
     if (e != cudaSuccess || n < 1) {
         const char *why = e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device";
         cudaGetLastError();
-        return rb_fail(err, RB_EUNSUPPORTED, "cuda backend: no usable CUDA device (%s); use --device cpu",
-                       why);
+        return rb_fail(err, RB_EUNSUPPORTED, "cuda backend: no usable CUDA device (%s)", why);
     }
     if (o->device < 0 || o->device >= n)
         return rb_fail(err, RB_EINVAL, "cuda backend: device %d does not exist (%d device%s)", o->device,

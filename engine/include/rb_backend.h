@@ -184,9 +184,9 @@ typedef enum { RB_CUDA_FP32 = 0, RB_CUDA_TF32 = 1, RB_CUDA_BF16 = 2 } rb_cuda_pr
 typedef struct {
     int device;                  /* CUDA device index (0) */
     rb_cuda_precision precision; /* RB_CUDA_BF16 by default (rb_cuda_options_default) */
-    const char *module_path;     /* librbcuda.so to open; NULL: $RB_CUDA_MODULE, then the
-                                    executable's folder, then the build folder, then the
-                                    loader's search path */
+    const char *module_path;     /* librbcuda.so to open; NULL: $RB_CUDA_MODULE, else the
+                                    executable's folder, the build folder, the loader's
+                                    search path */
 } rb_cuda_options;
 void rb_cuda_options_default(rb_cuda_options *o);
 /* "fp32", "tf32", "bf16" -> precision; -1 for anything else. */
