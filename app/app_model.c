@@ -1,5 +1,6 @@
 /* app_model.c: see app_model.h. */
 #include "app_model.h"
+#include "device.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,9 +18,7 @@
 static float *alloc_in_model(void *ctx, const rb_config *cfg, size_t n_floats, rb_error *err)
 {
     app_model *am = ctx;
-    if (rb_backend_cpu_create(&am->be, err) != RB_OK ||
-        rb_model_create(&am->m, cfg, am->be, err) != RB_OK)
-        return NULL;
+    if (rb_model_create(&am->m, cfg, am->be, err) != RB_OK) return NULL;
     if (am->m->table.total != n_floats) {
         rb_fail(err, RB_EINVAL, "parameter table of %zu floats, the loader expects %zu",
                 am->m->table.total, n_floats);
@@ -39,9 +38,17 @@ int app_model_load(app_model *am, const char *cmd, const char *path, const char 
         return APP_EXIT_USAGE;
     }
     rb_load_opts lo = {.tokenizer_path = tok_path, .headers_only = mode == APP_LOAD_HEADERS};
+    /* Backends whose memory is host memory (the CPU) receive the weights
+     * straight from the loader; a GPU gets them uploaded from a host copy. */
+    int direct = 0;
     if (mode == APP_LOAD_RUN) {
-        lo.params_alloc = alloc_in_model;
-        lo.params_ctx = am;
+        int brc = app_backend_create(cmd, &am->be);
+        if (brc) return brc;
+        direct = am->be->name && strcmp(am->be->name, "cpu") == 0;
+        if (direct) {
+            lo.params_alloc = alloc_in_model;
+            lo.params_ctx = am;
+        }
     }
     if (rb_model_file_load(path, &lo, &am->lm, &err) != RB_OK) {
         fprintf(stderr, "retrobench %s: %s\n", cmd, err.msg);
@@ -54,7 +61,17 @@ int app_model_load(app_model *am, const char *cmd, const char *path, const char 
         app_model_close(am);
         return APP_EXIT_INPUT;
     }
-    if (mode == APP_LOAD_RUN) {
+    if (mode == APP_LOAD_RUN && !direct) {
+        if (rb_model_create(&am->m, &am->lm.cfg, am->be, &err) != RB_OK ||
+            rb_model_set_params(am->m, am->lm.params, &err) != RB_OK) {
+            fprintf(stderr, "retrobench %s: %s: %s\n", cmd, path, err.msg);
+            app_model_close(am);
+            return APP_EXIT_INPUT;
+        }
+        /* the weights live on the device now: drop the host copy */
+        free(am->lm.params);
+        am->lm.params = NULL;
+    } else if (mode == APP_LOAD_RUN) {
         /* the weights are in the model's memory; the loaded model only borrowed it */
         am->lm.params = NULL;
         am->lm.params_borrowed = 0;

@@ -17,6 +17,7 @@
 
 #include "app_model.h"
 #include "blas_env.h"
+#include "device.h"
 #include "rb_infer.h"
 #include "cli.h"
 #include "rb_backend.h"
@@ -31,29 +32,63 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* GFLOP/s of one shape through gemm (fp32) or gemm_bf16, timed over ~0.4 s
- * after one warm-up call; 0 when memory runs out. */
+/* GFLOP/s of one shape through gemm (the backend's precision) or
+ * gemm_bf16, timed over ~0.4 s after one warm-up call, in the backend's own
+ * memory (device memory on a GPU, where the timing ends with a sync); 0
+ * when memory runs out. */
 static double gemm_rate(rb_backend *be, int bf16, int M, int N, int K, int tb)
 {
-    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)K * N),
-          *C = malloc(sizeof(float) * (size_t)M * N);
+    const size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    float *hA = malloc(sizeof(float) * na), *hB = malloc(sizeof(float) * nb);
+    float *A = NULL, *B = NULL, *C = NULL;
     double gf = 0;
-    if (A && B && C) {
-        for (size_t i = 0; i < (size_t)M * K; i++) A[i] = (float)(i % 13) * 1e-3f;
-        for (size_t i = 0; i < (size_t)K * N; i++) B[i] = (float)(i % 7) * 1e-3f;
+    if (hA && hB && be->alloc(be, (void **)&A, na * sizeof(float), NULL) == RB_OK &&
+        be->alloc(be, (void **)&B, nb * sizeof(float), NULL) == RB_OK &&
+        be->alloc(be, (void **)&C, nc * sizeof(float), NULL) == RB_OK) {
+        for (size_t i = 0; i < na; i++) hA[i] = (float)(i % 13) * 1e-3f;
+        for (size_t i = 0; i < nb; i++) hB[i] = (float)(i % 7) * 1e-3f;
         const int ldb = tb ? K : N;
-        (bf16 ? be->gemm_bf16 : be->gemm)(be, 0, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
-        int reps = 0;
-        double t0 = now_s(), t;
-        do {
+        if (be->upload(be, A, hA, na * sizeof(float), NULL) == RB_OK &&
+            be->upload(be, B, hB, nb * sizeof(float), NULL) == RB_OK) {
             (bf16 ? be->gemm_bf16 : be->gemm)(be, 0, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
-            reps++;
-            t = now_s() - t0;
-        } while (t < 0.4);
-        gf = 2.0 * M * N * K * reps / t / 1e9;
+            int reps = 0;
+            double t0 = now_s(), t;
+            if (be->sync(be, NULL) == RB_OK) {
+                t0 = now_s();
+                do {
+                    (bf16 ? be->gemm_bf16 : be->gemm)(be, 0, tb, M, N, K, 1.0f, A, K, B, ldb, 0.0f, C, N);
+                    reps++;
+                    if (reps % 8 == 0 && be->sync(be, NULL) != RB_OK) break;
+                    t = now_s() - t0;
+                } while (t < 0.4 || reps % 8);
+                if (be->sync(be, NULL) == RB_OK) gf = 2.0 * M * N * K * reps / (now_s() - t0) / 1e9;
+            }
+        }
     }
-    free(A), free(B), free(C);
+    if (A) be->free(be, A);
+    if (B) be->free(be, B);
+    if (C) be->free(be, C);
+    free(hA), free(hB);
     return gf;
+}
+
+/* Best GFLOP/s of the GPU's gemm (its precision mode) over large shapes
+ * and the model's: the denominator of MFU there. RB_BENCH_PEAK_MAX caps
+ * every dimension (the tests' emulated GPU cannot multiply 8192^3). */
+static double gpu_gemm_peak(rb_backend *be, int extra_m, int extra_n, int extra_k)
+{
+    int shapes[4][3] = {{4096, 4096, 4096}, {8192, 8192, 8192}, {16384, 4096, 1024},
+                        {extra_m, extra_n, extra_k}};
+    const char *cap = getenv("RB_BENCH_PEAK_MAX");
+    const int mx = cap && atoi(cap) > 0 ? atoi(cap) : 1 << 30;
+    double best = 0;
+    for (int s = 0; s < 4; s++) {
+        if (shapes[s][0] <= 0) continue;
+        for (int d = 0; d < 3; d++) shapes[s][d] = shapes[s][d] < mx ? shapes[s][d] : mx;
+        double gf = gemm_rate(be, 0, shapes[s][0], shapes[s][1], shapes[s][2], 1);
+        if (gf > best) best = gf;
+    }
+    return best;
 }
 
 /* Best GFLOP/s of SGEMM (A B^T) over a few shapes and the given one. */
@@ -101,6 +136,9 @@ typedef struct {
     rb_optim_kind optim;
     int no_optim, paired, ns_gram, ns_prec; /* ns_prec: -1 default, 0 fp32, 1 bf16 */
     int bf16_kernel;                /* -1: the best this CPU has; else rb_cpu_bf16_kernel */
+    int batch_max;                  /* --batch max: the largest batch a full step fits (GPU) */
+    char decode_depths[64];         /* --decode-depths: greedy decoding of the same model after */
+    int decode_tokens;
 } train_bench;
 
 static void usage_bench(FILE *f)
@@ -117,7 +155,10 @@ static void usage_bench(FILE *f)
             "  (paired: Muon trains; AdamW steps on the same gradients are timed too, and\n"
             "   tokens/s is reported for both from the same forward/backward times)\n"
             "  --ns-precision bf16|fp32 (bf16, the paper's; fp32 with --ns-gram)\n"
-            "  --bf16-kernel amx|avx512|sgemm (default: the best this CPU has)\n");
+            "  --bf16-kernel amx|avx512|sgemm (default: the best this CPU has)\n"
+            "  --batch max (GPU: the largest batch a whole step fits)\n"
+            "  --decode-depths 1,8,32 [--decode-tokens 128]: then greedy decoding tokens/s per depth\n"
+            "  " APP_DEVICE_USAGE "\n");
 }
 
 static int parse_int(const char *opt, const char *s, int lo, int *out)
@@ -134,7 +175,7 @@ static int parse_int(const char *opt, const char *s, int lo, int *out)
 
 static int bench_train(int argc, char **argv)
 {
-    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0, 0, -1, -1};
+    train_bench b = {256, 8, 4, 688, 512, 2, 2, 2, 0, 4, 8, 256, 8, 2, 0, RB_OPTIM_ADAMW, 0, 0, 0, -1, -1, 0, "", 128};
     static const struct option opts[] = {
         {"dim", 1, 0, 'd'},      {"heads", 1, 0, 'H'},     {"kv-heads", 1, 0, 'K'},
         {"hidden", 1, 0, 'F'},   {"vocab", 1, 0, 'V'},     {"prelude", 1, 0, 'P'},
@@ -142,7 +183,8 @@ static int bench_train(int argc, char **argv)
         {"grad-iters", 1, 0, 'k'}, {"batch", 1, 0, 'B'},   {"seq", 1, 0, 'T'},
         {"steps", 1, 0, 's'},    {"warmup", 1, 0, 'w'},    {"optim", 1, 0, 'o'},
         {"block", 1, 0, 'b'},    {"ns-gram", 0, 0, 'G'},   {"help", 0, 0, 'h'},
-        {"ns-precision", 1, 0, 'p'}, {"bf16-kernel", 1, 0, 'E'}, {0, 0, 0, 0}};
+        {"ns-precision", 1, 0, 'p'}, {"bf16-kernel", 1, 0, 'E'}, {"decode-depths", 1, 0, 'D'},
+        {"decode-tokens", 1, 0, 'N'}, {0, 0, 0, 0}};
     int c, rc = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -157,7 +199,12 @@ static int bench_train(int argc, char **argv)
         case 'C': rc = parse_int("--coda", optarg, 0, &b.C); break;
         case 'n': rc = parse_int("--nograd-iters", optarg, 0, &b.n); break;
         case 'k': rc = parse_int("--grad-iters", optarg, 0, &b.k); break;
-        case 'B': rc = parse_int("--batch", optarg, 1, &b.B); break;
+        case 'B':
+            if (!strcmp(optarg, "max")) b.batch_max = 1;
+            else rc = parse_int("--batch", optarg, 1, &b.B);
+            break;
+        case 'D': snprintf(b.decode_depths, sizeof b.decode_depths, "%s", optarg); break;
+        case 'N': rc = parse_int("--decode-tokens", optarg, 1, &b.decode_tokens); break;
         case 'T': rc = parse_int("--seq", optarg, 1, &b.T); break;
         case 's': rc = parse_int("--steps", optarg, 1, &b.steps); break;
         case 'w': rc = parse_int("--warmup", optarg, 0, &b.warmup); break;
@@ -205,9 +252,14 @@ static int bench_train(int argc, char **argv)
 
     rb_error err = {0};
     rb_backend *be = NULL;
-    if (rb_backend_cpu_create(&be, &err) != RB_OK) {
-        fprintf(stderr, "retrobench bench: %s\n", err.msg);
-        return 1;
+    int brc = app_backend_create("bench train", &be);
+    if (brc) return brc;
+    const int gpu = rb_backend_is_cuda(be);
+    if (b.batch_max && !gpu) {
+        fprintf(stderr, "retrobench bench: --batch max searches the GPU's memory; give --device cuda "
+                        "or a number\n");
+        rb_backend_destroy(be);
+        return 2;
     }
     if (b.bf16_kernel >= 0 && rb_backend_cpu_set_bf16(be, (rb_cpu_bf16_kernel)b.bf16_kernel, &err) != RB_OK) {
         fprintf(stderr, "retrobench bench: %s\n", err.msg);
@@ -233,7 +285,7 @@ static int bench_train(int argc, char **argv)
     int status = 1;
     if (rb_model_create(&m, &cfg, be, &err) != RB_OK || rb_model_enable_grads(m, &err) != RB_OK ||
         rb_model_init_random(m, 1, 0.02f, &err) != RB_OK ||
-        rb_workspace_create(&ws, m, b.B, b.T, b.k, &err) != RB_OK) {
+        (!b.batch_max && rb_workspace_create(&ws, m, b.B, b.T, b.k, &err) != RB_OK)) {
         fprintf(stderr, "retrobench bench: %s\n", err.msg);
         goto done;
     }
@@ -256,16 +308,41 @@ static int bench_train(int argc, char **argv)
             goto done;
         }
     }
+    if (b.batch_max) { /* the largest batch whose whole step (optimizer included) runs */
+        static const int tries[] = {512, 384, 256, 192, 160, 128, 96, 80, 64, 48, 40, 32, 24, 16, 12, 8, 6, 4, 2, 1};
+        b.B = 0;
+        for (size_t i = 0; i < sizeof tries / sizeof tries[0] && !b.B; i++) {
+            const int Bt = tries[i];
+            rb_workspace_destroy(ws);
+            ws = NULL;
+            rb_error e2 = {0};
+            int32_t *tk = calloc((size_t)Bt * b.T + 1, sizeof(int32_t));
+            double l = 0;
+            rb_step_opts so0 = {.n_nograd = b.n, .n_grad = b.k, .grad = 1, .seed = 1};
+            if (tk && rb_workspace_create(&ws, m, Bt, b.T, b.k, &e2) == RB_OK &&
+                rb_model_zero_grads(m, &e2) == RB_OK && rb_forward(m, ws, tk, tk + 1, &so0, &l, &e2) == RB_OK &&
+                rb_backward(m, ws, &e2) == RB_OK && (!opt || rb_optimizer_step(opt, 0.0f, NULL, &e2) == RB_OK))
+                b.B = Bt;
+            else
+                fprintf(stderr, "bench train: batch %d does not fit (%s)\n", Bt, e2.msg);
+            free(tk);
+        }
+        if (!b.B) {
+            fprintf(stderr, "retrobench bench: not even batch 1 fits\n");
+            goto done;
+        }
+        fprintf(stderr, "bench train: batch %d is the largest that fits\n", b.B);
+    }
     const int N = b.B * b.T;
     int32_t *tokens = malloc(sizeof(int32_t) * (size_t)(N + 1));
     rb_rng rng;
     rb_rng_seed(&rng, 7);
     for (int i = 0; i <= N; i++) tokens[i] = (int32_t)(rb_rng_u64(&rng) % (uint64_t)b.vocab);
 
-    fprintf(stderr, "bench train: %s, %d threads, model %zu params, workspace %.1f MiB\n",
-            rb_blas_env_note(), omp_get_max_threads(), m->table.total,
+    fprintf(stderr, "bench train: %s, %s, %d threads, model %zu params, workspace %.1f MiB\n",
+            app_backend_describe(be), rb_blas_env_note(), omp_get_max_threads(), m->table.total,
             (double)rb_workspace_bytes(ws) / 1048576.0);
-    double peak0 = sgemm_peak(be, N, b.hidden * 2, b.dim);
+    double peak0 = gpu ? gpu_gemm_peak(be, N, b.hidden * 2, b.dim) : sgemm_peak(be, N, b.hidden * 2, b.dim);
     rb_step_opts so = {.n_nograd = b.n, .n_grad = b.k, .grad = 1, .seed = 1};
     double t_fwd = 0, t_bwd = 0, t_opt = 0, t_adam = 0, loss = 0;
     int timed = 0;
@@ -317,7 +394,7 @@ static int bench_train(int argc, char **argv)
                 (t3 - t0 - ta) * 1e3);
     }
     free(tokens);
-    double peak1 = sgemm_peak(be, N, b.hidden * 2, b.dim);
+    double peak1 = gpu ? gpu_gemm_peak(be, N, b.hidden * 2, b.dim) : sgemm_peak(be, N, b.hidden * 2, b.dim);
     double peak = peak0 > peak1 ? peak0 : peak1;
 
     /* model FLOPs per token: 6 x parameters on the gradient path, 2 x on the
@@ -343,11 +420,12 @@ static int bench_train(int argc, char **argv)
            b.no_optim ? "none" : b.optim == RB_OPTIM_MUON ? "muon" : "adamw",
            muon && b.ns_gram ? "+gram" : "", muon ? (ns_bf16 ? "+ns_bf16" : "+ns_fp32") : "");
     if (muon && ns_bf16) printf("bf16_gemm=\"%s\"\n", be->gemm_bf16_impl);
-    printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
+    printf("device=\"%s\" blas=\"%s\" threads=%d\n", app_backend_describe(be), rb_blas_env_note(),
+           omp_get_max_threads());
     printf("forward_ms=%.1f backward_ms=%.1f optimizer_ms=%.1f step_ms=%.1f\n",
            t_fwd / timed * 1e3, t_bwd / timed * 1e3, t_opt / timed * 1e3, step_s * 1e3);
-    printf("model_flops_per_token=%.4g sgemm_peak_gflops=%.1f model_gflops=%.1f\n", flops_tok, peak,
-           tps * flops_tok / 1e9);
+    printf("model_flops_per_token=%.4g %s=%.1f model_gflops=%.1f\n", flops_tok,
+           gpu ? "gemm_peak_gflops" : "sgemm_peak_gflops", peak, tps * flops_tok / 1e9);
     printf("final_loss=%.4f\n", loss);
     printf("mfu=%.3f tokens_per_s=%.0f\n", mfu, tps);
     if (b.paired) {
@@ -357,6 +435,43 @@ static int bench_train(int argc, char **argv)
                t_adam / timed * 1e3, N / step_a, step_a / step_s);
     }
     status = 0;
+    if (b.decode_depths[0]) { /* greedy decoding of this model, one token at a time */
+        rb_workspace_destroy(ws);
+        ws = NULL;
+        char list[64];
+        snprintf(list, sizeof list, "%s", b.decode_depths);
+        char *save_p = NULL;
+        float *lg = malloc(sizeof(float) * (size_t)b.vocab);
+        int max_tok = b.decode_tokens + 1 < b.T ? b.decode_tokens + 1 : b.T;
+        for (char *d = strtok_r(list, ",", &save_p); d && lg; d = strtok_r(NULL, ",", &save_p)) {
+            int r = atoi(d);
+            rb_session *s = NULL;
+            if (r < 1 || rb_session_create(&s, m, max_tok, r, &err) != RB_OK) {
+                fprintf(stderr, "retrobench bench: decode depth '%s': %s\n", d, r < 1 ? "not a depth" : err.msg);
+                status = 1;
+                break;
+            }
+            rb_infer_opts io = {.depth = r, .seed = 1};
+            int32_t tok = 1;
+            double t0 = 0;
+            int i = 0;
+            for (; i < max_tok; i++) {
+                if (i == 1) t0 = now_s(); /* from the second token: the first pays one-time setup */
+                io.seed = (uint64_t)i + 1;
+                if (rb_session_feed(s, &tok, 1, &io, lg, NULL, &err) != RB_OK) break;
+                tok = rb_argmax(lg, b.vocab);
+            }
+            double dt = now_s() - t0;
+            rb_session_destroy(s);
+            if (i < max_tok) {
+                fprintf(stderr, "retrobench bench: decoding: %s\n", err.msg);
+                status = 1;
+                break;
+            }
+            printf("decode_depth=%d decode_tokens_per_s=%.1f\n", r, (i - 1) / dt);
+        }
+        free(lg);
+    }
 done:
     rb_optimizer_destroy(opt);
     rb_optimizer_destroy(opt_adam);
@@ -470,11 +585,18 @@ int cmd_bench(int argc, char **argv)
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "decode")) return bench_decode(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gemm")) {
-        rb_error err = {0};
         rb_backend *be = NULL;
-        if (rb_backend_cpu_create(&be, &err) != RB_OK) {
-            fprintf(stderr, "retrobench bench: %s\n", err.msg);
-            return 1;
+        int brc = app_backend_create("bench gemm", &be);
+        if (brc) return brc;
+        if (rb_backend_is_cuda(be)) {
+            /* the GPU: its gemm in the chosen precision, and gemm_bf16, at a few shapes */
+            static const int sh[][3] = {{4096, 4096, 4096}, {8192, 8192, 8192}, {16384, 2304, 768}, {768, 768, 2304}};
+            printf("device=\"%s\"\n", app_backend_describe(be));
+            for (int i = 0; i < 4; i++)
+                printf("gemm M%d N%d K%d: gemm_gflops=%.1f gemm_bf16_gflops=%.1f\n", sh[i][0], sh[i][1], sh[i][2],
+                       gemm_rate(be, 0, sh[i][0], sh[i][1], sh[i][2], 1), gemm_rate(be, 1, sh[i][0], sh[i][1], sh[i][2], 1));
+            rb_backend_destroy(be);
+            return 0;
         }
         printf("blas=\"%s\" threads=%d\n", rb_blas_env_note(), omp_get_max_threads());
         printf("sgemm_peak_gflops=%.1f\n", sgemm_peak(be, 0, 0, 0));

@@ -5,6 +5,7 @@
 #include "app_signals.h"
 #include "blas_env.h"
 #include "cli.h"
+#include "device.h"
 
 static void usage(FILE *f)
 {
@@ -24,13 +25,16 @@ static void usage(FILE *f)
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
-            "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n");
+            "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n"
+            "Every command that computes takes " APP_DEVICE_USAGE "\n"
+            "  (default cpu; auto uses a GPU when one works, else the CPU; docs/cuda.md)\n");
 }
 
 int main(int argc, char **argv)
 {
     rb_blas_env_fix(argc, argv);
     app_signals_init();
+    if (app_device_take_options(&argc, argv)) return 2;
     if (argc < 2) return cmd_demo(argc, argv);
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);

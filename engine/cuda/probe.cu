@@ -3,7 +3,7 @@
 #include <cuda_runtime.h>
 #include <stdio.h>
 
-extern "C" int rb_cuda_probe(char *msg, size_t msg_len)
+extern "C" __attribute__((visibility("default"))) int rb_cuda_probe(char *msg, size_t msg_len)
 {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);

@@ -167,6 +167,38 @@ typedef enum {
 rb_status rb_backend_cpu_set_bf16(rb_backend *be, rb_cpu_bf16_kernel k, rb_error *err);
 int rb_backend_cpu_has_bf16(const rb_backend *be, rb_cpu_bf16_kernel k);
 
+/* The CUDA backend (engine/cuda, built as the module librbcuda.so whenever
+ * nvcc exists, and opened with dlopen only here, so a program that never
+ * asks for a GPU needs no CUDA library). Precision of the model's GEMMs:
+ *   RB_CUDA_FP32  fp32 products (cuBLAS SGEMM semantics, no TF32): the parity
+ *                 mode, every op within 1e-5 of the CPU backend;
+ *   RB_CUDA_TF32  fp32 storage, TF32 tensor-core products (10-bit mantissa);
+ *   RB_CUDA_BF16  mixed precision: fp32 master weights, activations and
+ *                 optimizer state; every gemm operand rounded to bf16 (nearest
+ *                 even) and summed in fp32, i.e. gemm behaves as gemm_bf16.
+ * Every other op computes in fp32 in all three (docs/cuda.md). */
+/* Bumped whenever rb_backend or rb_cuda_options change shape: the engine
+ * refuses a module built from other headers. */
+#define RB_CUDA_MODULE_VERSION 1
+typedef enum { RB_CUDA_FP32 = 0, RB_CUDA_TF32 = 1, RB_CUDA_BF16 = 2 } rb_cuda_precision;
+typedef struct {
+    int device;                  /* CUDA device index (0) */
+    rb_cuda_precision precision; /* RB_CUDA_BF16 by default (rb_cuda_options_default) */
+    const char *module_path;     /* librbcuda.so to open; NULL: $RB_CUDA_MODULE, else the
+                                    executable's folder, the build folder, the loader's
+                                    search path */
+} rb_cuda_options;
+void rb_cuda_options_default(rb_cuda_options *o);
+/* "fp32", "tf32", "bf16" -> precision; -1 for anything else. */
+int rb_cuda_precision_parse(const char *s);
+const char *rb_cuda_precision_name(rb_cuda_precision p);
+/* Fails with RB_EUNSUPPORTED (module absent, no driver, no device), naming
+ * the reason and the fix. */
+rb_status rb_backend_cuda_create(rb_backend **out, const rb_cuda_options *o, rb_error *err);
+/* 1 when be is a CUDA backend (its memory is device memory); its name is
+ * then "cuda:DEVICE (GPU name, precision)". */
+int rb_backend_is_cuda(const rb_backend *be);
+
 static inline void rb_backend_destroy(rb_backend *be)
 {
     if (be && be->destroy) be->destroy(be);
