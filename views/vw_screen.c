@@ -112,9 +112,10 @@ static void help(vw_grid *g, const vw_layout *l)
         int w = vw_text_width(lines[i], strlen(lines[i]), g->utf8);
         if (w > col_w) col_w = w;
     }
-    int two = 2 * col_w + 3 + 4 <= l->cols && n + 2 > l->rows - 2;
+    /* two columns when one is too tall: frame, a space each side, 2 between */
+    int two = 2 * col_w + 6 <= l->cols && n + 2 > l->rows - 2;
     per_col = two ? (n + 1) / 2 : n;
-    int w = (two ? 2 * col_w + 3 : col_w) + 4, h = per_col + 2;
+    int w = (two ? 2 * col_w + 2 : col_w) + 4, h = per_col + 2;
     if (w > l->cols) w = l->cols;
     if (h > l->rows) h = l->rows;
     vw_rect r = {(l->cols - w) / 2, (l->rows - h) / 2, w, h};
@@ -123,7 +124,7 @@ static void help(vw_grid *g, const vw_layout *l)
     for (int i = 0; i < n; i++) {
         int c = two ? i / per_col : 0, row = two ? i % per_col : i;
         if (row >= in.h) continue; /* a short terminal shows what fits */
-        int x = in.x + 1 + c * (col_w + 3);
+        int x = in.x + 1 + c * (col_w + 2);
         /* key label in KEY style, the rest normal */
         int kl = 10;
         vw_grid_text(g, x, in.y + row, kl, lines[i], (size_t)kl < strlen(lines[i]) ? (size_t)kl : strlen(lines[i]),
