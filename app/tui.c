@@ -83,6 +83,8 @@ static void inspect_command(void *ctx, wb *w, const wb_cmd *c)
 
 static int inspect_idle(void *ctx, wb *w) { return wb_inspect_idle(ctx, w); }
 
+static int start_worker(wb *w) { return wb_start(w, NULL, NULL); }
+
 int cmd_tui(int argc, char **argv)
 {
     const char *model = NULL, *tok_path = NULL, *watch = NULL, *prompt = "Once upon a time", *expect = "";
@@ -211,15 +213,7 @@ int cmd_tui(int argc, char **argv)
     wb_set_handlers(w, &h);
     wb_log(w, VW_LOG_INFO, "%s %s; ? lists the keys", watch ? "watching" : "inspecting", watch ? watch : model);
 
-    tui_block_signals();
-    if (wb_start(w, NULL, NULL) != 0) {
-        fprintf(stderr, "retrobench tui: cannot start the worker thread\n");
-        wb_destroy(w);
-        if (have_model) app_model_close(&am);
-        wb_inspect_free(&insp);
-        return 1;
-    }
-    tui_opts to = {fps, ascii, mono, getenv("RB_TUI_LATENCY")};
+    tui_opts to = {fps, ascii, mono, getenv("RB_TUI_LATENCY"), start_worker};
     int rc = tui_run(w, mode, &to);
     wb_join(w);
     if (watch) wb_watch_free(&wt);

@@ -56,7 +56,9 @@ static void at_exit_restore(void)
     wb_capture_restore_fd();
 }
 
-void tui_block_signals(void)
+/* Block, in this thread and the threads it starts afterwards, the signals
+ * the UI thread handles, so that they reach the UI thread. */
+static void block_signals(void)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -131,7 +133,7 @@ typedef struct {
     FILE *f;
     double *lat;
     int n, cap;
-    long frames;
+    long frames, tick_frames; /* all frames; frames drawn on the clock, not for a key */
     double t0, worst_gap, last_frame;
 } latency_log;
 
@@ -159,9 +161,10 @@ static void lat_summary(latency_log *L)
         p90 = L->lat[(int)floor(0.9 * (L->n - 1))];
         worst = L->lat[L->n - 1];
     }
-    fprintf(L->f, "summary frames %ld seconds %.3f fps %.2f worst_frame_gap_ms %.1f keys %d median_ms %.3f "
-                  "p90_ms %.3f worst_ms %.3f\n",
-            L->frames, secs, secs > 0 ? L->frames / secs : 0, L->worst_gap * 1000, L->n, med, p90, worst);
+    fprintf(L->f, "summary frames %ld seconds %.3f fps %.2f clock_fps %.2f worst_frame_gap_ms %.1f keys %d "
+                  "median_ms %.3f p90_ms %.3f worst_ms %.3f\n",
+            L->frames, secs, secs > 0 ? L->frames / secs : 0, secs > 0 ? L->tick_frames / secs : 0,
+            L->worst_gap * 1000, L->n, med, p90, worst);
     fclose(L->f);
     free(L->lat);
     L->f = NULL;
@@ -215,14 +218,22 @@ int tui_run(wb *w, vw_mode mode, const tui_opts *o)
         if (!L.f) fprintf(stderr, "retrobench tui: RB_TUI_LATENCY: cannot write %s: %s\n", o->latency_log, strerror(errno));
     }
 
+    block_signals(); /* the worker and the stderr reader inherit this */
     if (wb_capture_start(w) != 0)
         wb_log(w, VW_LOG_WARN, "stderr could not be captured (%s); messages may overwrite the screen", strerror(errno));
     vw_term term;
     char err[256];
     if (vw_draw_start(&term, utf8, color, err, sizeof err) != 0) {
         wb_capture_stop();
+        unblock_signals();
         fprintf(stderr, "retrobench tui: %s\n", err);
-        wb_quit(w);
+        return 1;
+    }
+    if (o->start_worker && o->start_worker(w) != 0) {
+        vw_draw_stop();
+        wb_capture_stop();
+        unblock_signals();
+        fprintf(stderr, "retrobench tui: cannot start the worker thread\n");
         return 1;
     }
     unblock_signals();
@@ -304,6 +315,7 @@ int tui_run(wb *w, vw_mode mode, const tui_opts *o)
         for (int i = 0; i < nkeys; i++) lat_key(&L, key_c[i], (drawn - key_t[i]) * 1000);
         if (L.frames && drawn - L.last_frame > L.worst_gap && !nkeys) L.worst_gap = drawn - L.last_frame;
         L.frames++;
+        if (!nkeys) L.tick_frames++;
         L.last_frame = drawn;
         fps_frames++;
         if (drawn - fps_t0 >= 1.0) {

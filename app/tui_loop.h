@@ -20,17 +20,16 @@ typedef struct {
     int ascii;               /* force the ASCII look (else from the locale) */
     int mono;                /* force monochrome (also NO_COLOR) */
     const char *latency_log; /* RB_TUI_LATENCY */
+    /* called once curses and the stderr capture are set up, so that
+     * everything the worker prints lands in the log pane: starts the worker
+     * (returns 0, or -1 to give up) */
+    int (*start_worker)(wb *w);
 } tui_opts;
-
-/* Block, in this thread and the threads it starts afterwards, the signals
- * the UI thread handles (so they reach the UI thread). Call before starting
- * the worker; tui_run unblocks them in the UI thread. */
-void tui_block_signals(void);
 
 /* Run the UI on this thread until the user quits or a signal asks to. Stops
  * the worker (wb_quit) on the way out but does not join it. Returns the
  * exit status: 0 (q), 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP), 1 when the
- * terminal could not be used. */
+ * terminal could not be used or the worker could not start. */
 int tui_run(wb *w, vw_mode mode, const tui_opts *o);
 
 #endif

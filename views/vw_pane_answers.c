@@ -95,6 +95,8 @@ void vw_pane_answers(vw_grid *g, vw_rect r, const vw_snapshot *s, const vw_ui *u
             text_hl(g, tx, y + (i - first), tw, an->text, lines[i].begin, lines[i].end, hb, he, VW_ST_NORMAL,
                     VW_ST_SELECT);
         }
+        if (nl > first + show) /* more text below: say so at the end of the last line shown */
+            vw_grid_str(g, r.x + r.w - 1, y + show - 1, 1, g->utf8 ? "\xE2\x80\xA6" : ">", VW_ST_DIM);
         if (an->state == VW_ANS_RUNNING)
             vw_grid_str(g, r.x + r.w - 3, y, 3, "...", VW_ST_DIM);
         y += per;

@@ -57,6 +57,30 @@ static void detail(vw_grid *g, vw_rect r, const vw_trace *t, int it, int ctx_dep
     if (!t->have_topk[it] && y < r.y + r.h) vw_grid_str(g, r.x, y, r.w, "(more tokens on the way)", VW_ST_DIM);
 }
 
+/* Narrow panes: the iteration and its numbers on one line, the top tokens
+ * on the next. */
+static void compact(vw_grid *g, vw_rect r, const vw_trace *t, int it, int ctx_depth)
+{
+    char b[256], f1[24], f2[24];
+    snprintf(b, sizeof b, "iter %d/%d  rel %s  KL %s", it + 1, t->iters, vw_fmt_num(t->rel[it], f1, sizeof f1),
+             isnan(t->kl[it]) ? "-" : vw_fmt_num(t->kl[it], f2, sizeof f2));
+    int x = r.x + vw_grid_str(g, r.x, r.y, r.w, b, VW_ST_BOLD);
+    if (ctx_depth > 0) vw_grid_printf(g, x, r.y, r.x + r.w - x, VW_ST_DIM, "  (r=%d)", ctx_depth);
+    if (r.h < 2) return;
+    const vw_tok *tk = t->have_topk[it] ? t->topk[it] : &t->top1[it];
+    int n = t->have_topk[it] ? VW_TOPK : 1;
+    x = r.x;
+    for (int i = 0; i < n && x < r.x + r.w; i++) {
+        if (tk[i].id < 0) break;
+        char q[VW_PIECE + 8], item[VW_PIECE + 24];
+        vw_quote_piece(tk[i].text, q, sizeof q);
+        snprintf(item, sizeof item, "%s%s %.0f%%", i ? "  " : "", q, tk[i].p * 100);
+        int w = vw_text_width(item, strlen(item), g->utf8);
+        if (x + w > r.x + r.w) break;
+        x += vw_grid_str(g, x, r.y + 1, w, item, i == 0 ? VW_ST_BOLD : VW_ST_NORMAL);
+    }
+}
+
 void vw_pane_conv(vw_grid *g, vw_rect r, const vw_snapshot *s, const vw_ui *u)
 {
     if (r.w <= 0 || r.h <= 0) return;
@@ -76,15 +100,22 @@ void vw_pane_conv(vw_grid *g, vw_rect r, const vw_snapshot *s, const vw_ui *u)
     }
     int it = u->iter < t->iters ? u->iter : t->iters - 1;
     if (it < 0) it = 0;
-    int dw = r.w >= 70 ? 34 : r.w * 2 / 5;
-    if (dw < 26) dw = r.w >= 52 ? 26 : 0;
+    int ctx = u->row < s->answers.n_rows ? s->answers.rows[u->row].depth : 0;
+    /* wide: chart left, detail right; narrow: two summary lines above the chart */
+    int dw = r.w >= 70 ? 34 : r.w >= 60 ? 26 : 0;
     vw_rect cr = {r.x, r.y, r.w - (dw ? dw + 1 : 0), r.h};
+    if (!dw) {
+        compact(g, (vw_rect){r.x, r.y, r.w, 2}, t, it, ctx);
+        cr.y += 2;
+        cr.h -= 2;
+    }
     static double xs[VW_MAX_ITERS], rel[VW_MAX_ITERS], kl[VW_MAX_ITERS];
     for (int i = 0; i < t->iters; i++) {
         xs[i] = i + 1;
         rel[i] = t->rel[i];
         kl[i] = t->kl[i];
     }
+    if (cr.h < 2) return;
     /* legend, then the chart */
     int x = cr.x;
     x += vw_grid_str(g, x, cr.y, cr.w, "rel change", VW_ST_S0);
@@ -101,6 +132,5 @@ void vw_pane_conv(vw_grid *g, vw_rect r, const vw_snapshot *s, const vw_ui *u)
     c.xr = (vw_range){1, t->iters > 1 ? t->iters : 2, 0, 1};
     c.empty = "no finite values";
     vw_chart_draw(g, (vw_rect){cr.x, cr.y + 1, cr.w, cr.h - 1}, &c, NULL);
-    int ctx = u->row < s->answers.n_rows ? s->answers.rows[u->row].depth : 0;
     if (dw) detail(g, (vw_rect){r.x + r.w - dw, r.y, dw, r.h}, t, it, ctx);
 }

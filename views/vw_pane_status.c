@@ -69,7 +69,7 @@ void vw_pane_status(vw_grid *g, vw_rect r, const vw_snapshot *s, const vw_ui *u)
                          ? vw_eta((double)st->step, (double)st->total_steps, m->time)
                          : (st->finished ? 0 : -1);
         snprintf(b, sizeof b, "elapsed %s  ETA %s", vw_fmt_duration(st->elapsed, f1, sizeof f1),
-                 vw_fmt_duration(eta, f3, sizeof f3));
+                 st->finished ? "done" : vw_fmt_duration(eta, f3, sizeof f3));
         line(g, r, &y, VW_ST_NORMAL, b);
         snprintf(b, sizeof b, "lr muon %s adam %s", vw_fmt_num(st->lr_muon, f1, sizeof f1),
                  vw_fmt_num(st->lr_adam, f2, sizeof f2));
