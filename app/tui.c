@@ -216,8 +216,8 @@ int cmd_tui(int argc, char **argv)
     tui_opts to = {fps, ascii, mono, getenv("RB_TUI_LATENCY"), start_worker};
     int rc = tui_run(w, mode, &to);
     wb_join(w);
+    wb_inspect_free(&insp); /* its session refers to the model: before the model goes */
     if (watch) wb_watch_free(&wt);
-    wb_inspect_free(&insp);
     if (have_model) app_model_close(&am);
     wb_destroy(w);
     return rc;

@@ -382,7 +382,11 @@ void wb_inspect_set_model(wb_inspect *in, wb *w, app_model *am)
     in->logits = NULL;
     in->am = am;
     in->threads_set = 0;
-    if (in->have_prompt || in->prompt[0]) wb_inspect_prompt(in, w, in->prompt, in->row);
+    if (in->have_prompt || in->prompt[0]) {
+        char again[VW_PROMPT_BYTES];
+        memcpy(again, in->prompt, sizeof again);
+        wb_inspect_prompt(in, w, again, in->row);
+    }
 }
 
 void wb_inspect_prompt(wb_inspect *in, wb *w, const char *text, int row)

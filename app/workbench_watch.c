@@ -212,7 +212,11 @@ static void read_checkpoint_meta(wb_watch *wt, wb *w, const char *name)
         }
         vw_snapshot *s = wb_edit(w);
         if (wt->total_steps_opt == 0 && total > 0) s->status.total_steps = total;
-        if (data[0]) snprintf(s->status.data, sizeof s->status.data, "phase %d: %s", wt->phase, data);
+        if (data[0]) {
+            char line[160];
+            snprintf(line, sizeof line, "phase %d: %s", wt->phase, data);
+            vw_copy_text(s->status.data, sizeof s->status.data, line);
+        }
         wb_commit(w);
         cJSON_Delete(o);
     }

@@ -18,12 +18,12 @@ make_data
 # one OpenMP thread: a tiny model gains nothing from two, and on a loaded
 # machine spinning threads slow it down many times
 export OMP_NUM_THREADS=1
-STEPS=120
+STEPS=40
 mkdir -p "$TMP/run"
 start 100 30 LANG=C.UTF-8 OMP_NUM_THREADS=1 -- "$RB" tui --watch run --depths 1,2,4 -n 8
 wait_for "waiting for .*metrics.jsonl" 10
-"$RB" train -m "$TMP/s121.safetensors" --data "$TMP/ts.rbtok" --steps $STEPS --batch 2 --val-every 30 \
-    --val-depths 1,4 --ckpt-every 30 --out "$TMP/run" --quiet 2>"$TMP/train.err" &
+"$RB" train -m "$TMP/s121.safetensors" --data "$TMP/ts.rbtok" --steps $STEPS --batch 2 --val-every 10 \
+    --val-depths 1,4 --ckpt-every 10 --out "$TMP/run" --quiet 2>"$TMP/train.err" &
 BG_PID=$!
 
 steps_shown() { screen | sed -n 's/.*Loss  \([0-9]*\) steps.*/\1/p' | head -1; }
