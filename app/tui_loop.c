@@ -270,6 +270,10 @@ int tui_run(wb *w, vw_mode mode, const tui_opts *o)
             rc = quit_signal == SIGINT ? 130 : quit_signal == SIGTERM ? 143 : 129;
             break;
         }
+        if (pf[0].revents & (POLLHUP | POLLERR | POLLNVAL)) { /* the terminal is gone */
+            rc = 129;
+            break;
+        }
         int nkeys = 0, quit = 0;
         for (;;) {
             int k = vw_draw_key();

@@ -11,7 +11,7 @@
 
 struct wb {
     pthread_mutex_t snap_mu; /* guards snap */
-    vw_snapshot *snap;       /* the published snapshot (~0.4 MB: on the heap) */
+    vw_snapshot *snap;       /* the published snapshot (324 KB: on the heap) */
 
     pthread_mutex_t q_mu;    /* guards q, paused, handlers */
     pthread_cond_t q_cv;     /* signalled on post and quit */
