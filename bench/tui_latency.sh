@@ -30,6 +30,7 @@ T() { tmux -L "$SOCK" -f /dev/null "$@"; }
 cleanup() {
     set +e
     T kill-server 2>/dev/null
+    rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCK"
     [ -n "${TRAIN_PID:-}" ] && kill "$TRAIN_PID" 2>/dev/null
     wait 2>/dev/null
     rm -rf "$TMP"

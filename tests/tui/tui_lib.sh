@@ -17,7 +17,10 @@ T() { tmux -L "$SOCK" -f /dev/null "$@"; }
 cleanup() {
     local st=$?
     set +e
-    for s in "${SOCKS[@]}"; do tmux -L "$s" -f /dev/null kill-server 2>/dev/null; done
+    for s in "${SOCKS[@]}"; do
+        tmux -L "$s" -f /dev/null kill-server 2>/dev/null
+        rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$s" # the server leaves its socket file
+    done
     [ -n "${BG_PID:-}" ] && kill "$BG_PID" 2>/dev/null
     wait 2>/dev/null
     rm -rf "$TMP"
