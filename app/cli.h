@@ -16,6 +16,7 @@ int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_tui(int argc, char **argv);
 
 /* "rel:0.03", "kl:5e-4", "argmax:5" -> rule; prints an error and returns -1. */
 int app_parse_exit_rule(const char *cmd, const char *s, rb_exit_rule *ex);

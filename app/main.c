@@ -23,6 +23,7 @@ static void usage(FILE *f)
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
             "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
+            "  tui -m MODEL | --watch RUN_DIR   the workbench: answers per depth, convergence, a run's curves\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
             "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n"
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
     } cmds[] = {{"bench", cmd_bench},       {"generate", cmd_generate}, {"info", cmd_info},
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
-                {"loss", cmd_loss},         {"demo", cmd_demo}};
+                {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);
