@@ -14,7 +14,10 @@
  *   - the loss is next-token cross-entropy averaged over the targets that
  *     are not masked: held-out scoring, whose last batch is padded with
  *     masked rows, equals a log-softmax in double over the logits of each
- *     row with target row[t + 1]. */
+ *     row with target row[t + 1];
+ *   - a checkpoint resumes only under its own seed (the seed fixes the s_0,
+ *     depth and data streams; another seed would change them unseen), and
+ *     under it the next step's draw and loss are the uninterrupted run's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +206,60 @@ START_TEST(held_out_loss_is_next_token_and_masked)
 }
 END_TEST
 
+static rb_trainer *resume_trainer(rb_model **m, const char *data, uint64_t seed)
+{
+    *m = make_model(1, 19);
+    rb_train_config c;
+    rb_train_config_default(&c, 8);
+    snprintf(c.sources[0].path, sizeof c.sources[0].path, "%s", data);
+    c.sources[0].weight = 1;
+    c.n_sources = 1;
+    c.batch = 2;
+    c.steps = 6;
+    c.seed = seed;
+    rb_error err = {0};
+    rb_trainer *t = NULL;
+    ck_assert_msg(rb_trainer_create(&t, *m, &c, NULL, &err) == RB_OK, "%s", err.msg);
+    return t;
+}
+
+START_TEST(resume_keeps_the_seed)
+{
+    const char *data = make_data("resume", 19, 40, 8, NULL);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/run", rb_test_tmpdir());
+    rb_error err = {0};
+    rb_model *ma, *mb, *mc;
+    rb_trainer *a = resume_trainer(&ma, data, 21);
+    rb_train_metrics ref[6];
+    for (int s = 0; s < 6; s++) {
+        ck_assert(rb_trainer_step(a, &ref[s], &err) == RB_OK);
+        if (s == 2) ck_assert_msg(rb_trainer_save(a, dir, NULL, NULL, NULL, 0, &err) == RB_OK, "%s", err.msg);
+    }
+    /* the same seed resumes where the run was */
+    rb_trainer *b = resume_trainer(&mb, data, 21);
+    ck_assert_msg(rb_trainer_restore(b, dir, &err) == RB_OK, "%s", err.msg);
+    for (int s = 3; s < 6; s++) {
+        rb_train_metrics mt;
+        ck_assert(rb_trainer_step(b, &mt, &err) == RB_OK);
+        ck_assert_msg(mt.n == ref[s].n && mt.k == ref[s].k && mt.loss == ref[s].loss,
+                      "resumed step %d: (n, k) = (%d, %d), loss %.17g; the run had (%d, %d), %.17g",
+                      s + 1, mt.n, mt.k, mt.loss, ref[s].n, ref[s].k, ref[s].loss);
+    }
+    /* another seed is refused, by name */
+    rb_trainer *c = resume_trainer(&mc, data, 22);
+    ck_assert_int_eq(rb_trainer_restore(c, dir, &err), RB_EINVAL);
+    printf("resume under another seed: %s\n", err.msg);
+    ck_assert_msg(strstr(err.msg, "seed") != NULL, "the refusal does not name the seed: %s", err.msg);
+    rb_trainer_destroy(a);
+    rb_trainer_destroy(b);
+    rb_trainer_destroy(c);
+    rb_model_destroy(ma);
+    rb_model_destroy(mb);
+    rb_model_destroy(mc);
+}
+END_TEST
+
 int main(void)
 {
     be = rb_test_cpu_backend();
@@ -211,6 +268,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, default_recipe_step_by_step);
     tcase_add_test(tc, held_out_loss_is_next_token_and_masked);
+    tcase_add_test(tc, resume_keeps_the_seed);
     suite_add_tcase(s, tc);
     return rb_test_run_suite(s);
 }
