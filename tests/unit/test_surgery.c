@@ -21,14 +21,14 @@
 
 #define H 64
 
-static void base_config(rb_config *c, int layers, int tied)
+static void base_config(rb_config *c, int layers, int tied, int dim)
 {
     rb_config_defaults(c);
     c->vocab_size = 11;
-    c->dim = H;
+    c->dim = dim;
     c->n_heads = 4;
     c->n_kv_heads = 2;
-    c->hidden_dim = 32;
+    c->hidden_dim = 16;
     c->max_seq_len = 16;
     c->n_prelude = layers;
     c->tied_head = tied;
@@ -57,7 +57,7 @@ static void check_layout(int L, int P, int R, int C, const int *want)
 {
     rb_config bc, rc;
     rb_param_table bt, rt;
-    base_config(&bc, L, 0);
+    base_config(&bc, L, 0, 16);
     float *bp = base_params(&bc, &bt);
     rb_surgery_spec sp = {.n_prelude = P, .n_recur = R, .n_coda = C, .seed = 1};
     float *rp = NULL;
@@ -107,7 +107,7 @@ static float *adapter_of(rb_adapter_init init, int tied, rb_config *rc, float **
                          float **bp, rb_param_table *bt)
 {
     rb_config bc;
-    base_config(&bc, 3, tied);
+    base_config(&bc, 3, tied, H);
     *bp = base_params(&bc, bt);
     rb_surgery_spec sp = {.n_prelude = 1, .n_recur = 1, .n_coda = 1, .adapter_init = init, .seed = 77};
     rb_retrofit_plan plan;
