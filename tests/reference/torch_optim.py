@@ -22,6 +22,11 @@ usage: torch_optim.py ortho CASE_DIR
        ortho_info.txt one line per matrix: rows cols smallest and largest
                       singular value of X / ||X||_F
 
+usage: torch_optim.py recipe OUT_FILE
+  out: one "recipe key value" line per hyperparameter of RECIPES and the
+       Newton-Schulz constants below (booleans as 0/1), for the check that
+       the engine's defaults are METHOD.md's
+
 usage: torch_optim.py step CASE_DIR
   in : case.json {"recipe": "muon"|"adamw", "fuse": bool, "ns_bf16": bool,
        "lr_mult": [per step], "overrides": {knob: value}, "params": [{"name",
@@ -51,6 +56,8 @@ torch.set_default_dtype(torch.float64)
 NS_A, NS_B, NS_C = 3.4445, -4.7750, 2.0315
 NS_STEPS = 5
 NS_EPS = 1e-7
+NS_BF16 = True  # "run in bf16 on GPU"
+MUON_FUSE = True  # "The authors fuse q,k,v ... and gate,up ...; retrobench should do the same"
 RECIPES = {
     "muon": {"muon_lr": 1e-3, "muon_wd": 1e-4, "momentum": 0.95, "nesterov": True,
              "adam_lr": 5e-5, "adam_betas": (0.9, 0.95), "adam_wd": 1e-4, "adam_eps": 1e-10,
@@ -253,10 +260,29 @@ def run_steps(case, variant):
             f.write("\n".join(f"{x:.17g}" for x in norms) + "\n")
 
 
+def write_recipe(path):
+    lines = []
+    for name, hp in RECIPES.items():
+        for k, v in hp.items():
+            if isinstance(v, tuple):
+                for i, x in enumerate(v):
+                    lines.append(f"{name} {k}{i + 1} {x!r}")
+            else:
+                lines.append(f"{name} {k} {float(v)!r}")
+    for k, v in (("ns_a", NS_A), ("ns_b", NS_B), ("ns_c", NS_C), ("ns_steps", NS_STEPS),
+                 ("ns_bf16", NS_BF16), ("muon_fuse", MUON_FUSE)):
+        lines.append(f"muon {k} {float(v)!r}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("ortho", "step"):
+    if len(sys.argv) != 3 or sys.argv[1] not in ("ortho", "step", "recipe"):
         raise SystemExit(__doc__)
     mode, case = sys.argv[1], sys.argv[2]
+    if mode == "recipe":
+        write_recipe(case)
+        return
     if mode == "ortho":
         run_ortho(case)
         return
