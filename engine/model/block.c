@@ -33,7 +33,11 @@ static void cached_attention(rb_backend *be, const rb_config *c, const rb_block_
     rb_kv_seg one = {0, bc->B * bc->T, bc->pos0, bc->kc, bc->vc};
     const rb_kv_seg *segs = bc->nseg > 0 ? bc->segs : &one;
     const int nseg = bc->nseg > 0 ? bc->nseg : 1;
-#pragma omp parallel for schedule(dynamic, 1) if (nseg > 1 && be->concurrent_calls > 1)
+    /* share out only when there is enough work to pay for waking threads */
+    long work = 0;
+    for (int i = 0; nseg > 1 && i < nseg; i++) work += (long)segs[i].n * (segs[i].pos0 + segs[i].n);
+    work *= (long)c->n_heads * c->head_dim;
+#pragma omp parallel for schedule(dynamic, 1) if (work > 65536 && be->concurrent_calls > 1)
     for (int i = 0; i < nseg; i++) {
         const rb_kv_seg *g = &segs[i];
         const float *qkv = a->qkv + (size_t)g->row0 * Dqkv;
