@@ -15,6 +15,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 
 /* "rel:0.03", "kl:5e-4", "argmax:5" -> rule; prints an error and returns -1. */

@@ -34,7 +34,8 @@ static void usage(FILE *f)
             "          --backprop B (8) --backprop-curriculum constant|linear (constant)\n"
             "          --backprop-warmup F (0.75) --depth-mode sampled|fixed (sampled) --sigma S (0.5)\n"
             "optimizer --optim muon|adamw (muon) --lr-muon X (1e-3) --lr-adam X (5e-5) --wd X (1e-4)\n"
-            "          --no-fuse (orthogonalise q,k,v and gate,up separately) --clip X (1.0)\n"
+            "          --no-fuse | --fuse (q,k,v and gate,up orthogonalised separately | as one matrix\n"
+            "          each; default: fused, separate for the static baseline as the paper) --clip X (1.0)\n"
             "          --ns-gram (Newton-Schulz on the Gram matrix of wide matrices: fewer FLOPs,\n"
             "          rounding up to ~3e-4 relative on ill-conditioned inputs; off = the reference)\n"
             "          --ns-precision bf16|fp32 (bf16: the paper's; GEMM operands rounded to bf16,\n"
@@ -290,6 +291,7 @@ int cmd_train(int argc, char **argv)
     long v, ckpt_every = 0, p2_steps = 0, p2_rbar = 4;
     double d;
     int resume = 0, quiet = 0, ns_prec = -1; /* -1: bf16, or fp32 with --ns-gram */
+    int fuse_given = 0;
     const char *optim = "muon";
     rb_train_config *c = &p1.cfg;
     rb_train_config p2src;
@@ -301,7 +303,7 @@ int cmd_train(int argc, char **argv)
         {"curriculum-warmup", 1, 0, 'W'}, {"backprop", 1, 0, 'b'}, {"backprop-curriculum", 1, 0, 'C'},
         {"backprop-warmup", 1, 0, 'X'}, {"depth-mode", 1, 0, 'M'}, {"sigma", 1, 0, 'g'},
         {"optim", 1, 0, 'O'}, {"lr-muon", 1, 0, 'u'}, {"lr-adam", 1, 0, 'a'}, {"wd", 1, 0, 'w'},
-        {"no-fuse", 0, 0, 'f'}, {"ns-gram", 0, 0, 'G'}, {"ns-precision", 1, 0, 'P'}, {"clip", 1, 0, 'L'}, {"schedule", 1, 0, 'S'},
+        {"no-fuse", 0, 0, 'f'}, {"fuse", 0, 0, 'j'}, {"ns-gram", 0, 0, 'G'}, {"ns-precision", 1, 0, 'P'}, {"clip", 1, 0, 'L'}, {"schedule", 1, 0, 'S'},
         {"warmup-frac", 1, 0, 'H'}, {"decay-frac", 1, 0, 'Y'}, {"decay", 1, 0, 'y'},
         {"min-lr-ratio", 1, 0, 'R'}, {"val-every", 1, 0, 'e'}, {"val-depths", 1, 0, 'd'},
         {"val-rows", 1, 0, 'V'}, {"ckpt-every", 1, 0, 'k'}, {"resume", 0, 0, 'z'},
@@ -351,7 +353,8 @@ int cmd_train(int argc, char **argv)
         case 'u': bad = app_parse_float("train", "--lr-muon", optarg, 0, 10, &d); c->optim.muon_lr = (float)d; break;
         case 'a': bad = app_parse_float("train", "--lr-adam", optarg, 0, 10, &d); c->optim.adam_lr = (float)d; break;
         case 'w': bad = app_parse_float("train", "--wd", optarg, 0, 10, &d); c->optim.muon_wd = c->optim.adam_wd = (float)d; break;
-        case 'f': c->optim.muon_fuse = 0; break;
+        case 'f': c->optim.muon_fuse = 0, fuse_given = 1; break;
+        case 'j': c->optim.muon_fuse = 1, fuse_given = 1; break;
         case 'G': c->optim.ns_gram = 1; break;
         case 'P':
             if (!strcmp(optarg, "bf16")) ns_prec = 1;
@@ -414,6 +417,12 @@ int cmd_train(int argc, char **argv)
     app_model am;
     int rc = app_model_open(&am, "train", model, tok, 0);
     if (rc) return rc;
+    if (!fuse_given && c->optim.kind == RB_OPTIM_MUON) { /* the static baseline: unfused (METHOD.md) */
+        c->optim.muon_fuse = p2.cfg.optim.muon_fuse = rb_optim_default_fuse(am.lm.has_plan ? am.lm.plan.kind : NULL);
+        if (!c->optim.muon_fuse)
+            fprintf(stderr, "retrobench train: %s is the static baseline: Muon on q, k, v, o, gate, up, down "
+                            "as separate matrices (--fuse to fuse)\n", model);
+    }
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "retrobench train: cannot create %s: %s\n", out, strerror(errno));
         app_model_close(&am);

@@ -149,7 +149,8 @@ void rb_cpu_gemm_rows(rb_backend *be, int M, int N, int K, const float *A, int l
     for (int i0 = 0; i0 < M; i0 += MB) {
         int i1 = M - i0 < MB ? M : i0 + MB;
         long work = (long)(i1 - i0) * N * (K > 0 ? K : 1);
-#pragma omp parallel for schedule(static) if (work > RB_PAR_MIN)
+        /* a parallel region costs microseconds: worth it from ~0.25M multiply-adds */
+#pragma omp parallel for schedule(static) if (work > 8 * RB_PAR_MIN)
         for (int t = 0; t < tasks; t++) {
             int n0 = t * nb, n1 = n0 + nb < N ? n0 + nb : N;
             block(i0, i1, n0, n1, K, A, lda, W, ldw, accumulate, C, ldc);
