@@ -16,6 +16,7 @@ int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int bench_eval(int argc, char **argv); /* retrobench bench eval (bench_eval.c) */
 int cmd_demo(int argc, char **argv);
 
 /* "rel:0.03", "kl:5e-4", "argmax:5" -> rule; prints an error and returns -1. */
