@@ -301,9 +301,12 @@ int cmd_eval(int argc, char **argv)
         rc = 1;
         goto done;
     }
-    char path[4200];
+    char path[4200], model_abs[4096], data_abs[4096];
     snprintf(path, sizeof path, "%s/run.json", out);
-    if ((rc = evf_check_settings(path, model, data, qf, af, skip, &cfg)) != 0) goto done;
+    /* files by their absolute paths, so a resume from another directory matches */
+    const char *model_id = realpath(model, model_abs) ? model_abs : model;
+    const char *data_id = realpath(data, data_abs) ? data_abs : data;
+    if ((rc = evf_check_settings(path, model_id, data_id, qf, af, skip, &cfg)) != 0) goto done;
     x.c = &cfg;
     x.tally = rb_eval_tally_create(cfg.n_rules);
     if (!x.tally) {
