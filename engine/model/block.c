@@ -8,6 +8,8 @@
  *                    res1 = in + norm1(Wo attn(rope(q), rope(k), v))
  *                    out  = res1 + norm2(Wdown swiglu(Wgu res1))
  */
+#include <omp.h>
+
 #include "model_internal.h"
 
 #define T_ 1 /* transposed operand */
@@ -37,7 +39,9 @@ static void cached_attention(rb_backend *be, const rb_config *c, const rb_block_
     long work = 0;
     for (int i = 0; nseg > 1 && i < nseg; i++) work += (long)segs[i].n * (segs[i].pos0 + segs[i].n);
     work *= (long)c->n_heads * c->head_dim;
-#pragma omp parallel for schedule(dynamic, 1) if (work > 65536 && be->concurrent_calls > 1)
+    int nt = omp_get_max_threads();
+    nt = nt < be->concurrent_calls ? nt : be->concurrent_calls;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (work > 65536 && nt > 1)
     for (int i = 0; i < nseg; i++) {
         const rb_kv_seg *g = &segs[i];
         const float *qkv = a->qkv + (size_t)g->row0 * Dqkv;
