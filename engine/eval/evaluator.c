@@ -226,6 +226,9 @@ static rb_status fill(run_t *r, rb_error *err)
                 if (!p) return RB_OK;
                 r->open = p;
             }
+            if (r->hooks->stop && *r->hooks->stop) /* a prompt's prefill takes a while: stop between them */
+                return rb_fail(err, RB_EINTERRUPTED, "eval: stopped on request after %lld of %lld answers",
+                               (long long)r->done, (long long)r->total);
             pstate *p = r->open;
             slot_t *q = &r->slots[s];
             q->p = p;
