@@ -15,6 +15,8 @@ int cmd_trace(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int bench_eval(int argc, char **argv); /* retrobench bench eval (bench_eval.c) */
 int cmd_demo(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 

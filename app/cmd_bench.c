@@ -146,6 +146,8 @@ static void usage_bench(FILE *f)
     fprintf(f,
             "usage: retrobench bench gemm\n"
             "       retrobench bench decode -m MODEL [-n TOKENS] [--threads T] [--depths 1,4,16,32]\n"
+            "       retrobench bench eval -m MODEL [--prc 4,6,4] [--depth 4] [--batch 32] [--prompt N] [--gen N]\n"
+            "                             [--peer PATH/llama-batched-bench]   batched decoding vs llama.cpp\n"
             "       retrobench bench train [options]\n"
             "options (defaults: the issue-2 configuration):\n"
             "  --dim H (256) --heads 8 --kv-heads 4 --hidden 688 --vocab 512\n"
@@ -584,6 +586,7 @@ int cmd_bench(int argc, char **argv)
     }
     if (!strcmp(argv[1], "train")) return bench_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "decode")) return bench_decode(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval")) return bench_eval(argc - 1, argv + 1); /* bench_eval.c */
     if (!strcmp(argv[1], "gemm")) {
         rb_backend *be = NULL;
         int brc = app_backend_create("bench gemm", &be);
@@ -608,6 +611,6 @@ int cmd_bench(int argc, char **argv)
         usage_bench(stdout);
         return 0;
     }
-    fprintf(stderr, "retrobench bench: unknown benchmark '%s' (train, gemm, decode)\n", argv[1]);
+    fprintf(stderr, "retrobench bench: unknown benchmark '%s' (train, gemm, decode, eval)\n", argv[1]);
     return 2;
 }

@@ -5,6 +5,9 @@
  *   --layers "0|2,3|4"     explicit base layers per part (ranges allowed: 0-3)
  *   --adapter-init uniform|identity   (uniform: nn.Linear default, the paper's)
  *   --seed S               adapter initialisation
+ *   --static               the paper's static baseline: the whole base model
+ *                          (every layer, head untied), no --prc / --layers
+ *   --static-ablation surgery-layers   the ablation: the surgery's layers once each
  *
  * The checkpoint carries the base model's tokenizer (embedded in its
  * metadata) and records the base model by file name only, so it can be
@@ -23,8 +26,13 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: retrobench surgery -m BASE -o OUT.safetensors (--prc P,R,C | --layers "
                "\"PRELUDE|RECURRENT|CODA\")\n"
-               "         [--adapter-init uniform|identity] [--seed S] [--tokenizer TOK] [--static]\n"
-               "--static writes the non-recurrent baseline: the same layers once each, in sequence\n"
+               "         [--adapter-init uniform|identity] [--seed S] [--tokenizer TOK]\n"
+               "       retrobench surgery -m BASE -o OUT.safetensors --static\n"
+               "       retrobench surgery -m BASE -o OUT.safetensors --static-ablation surgery-layers "
+               "(--prc P,R,C | --layers ...)\n"
+               "--static writes the paper's non-recurrent baseline: the whole base model, every layer,\n"
+               "head untied (training then runs Muon on q, k, v, o, gate, up, down separately);\n"
+               "--static-ablation surgery-layers: the ablation made of the surgery's layers in sequence\n"
                "example: --prc 1,2,1 on stories260K gives layers 0 | 2,3 | 4\n");
 }
 
@@ -37,7 +45,7 @@ int cmd_surgery(int argc, char **argv)
     static const struct option opts[] = {
         {"model", 1, 0, 'm'}, {"output", 1, 0, 'o'}, {"prc", 1, 0, 'P'}, {"layers", 1, 0, 'L'},
         {"adapter-init", 1, 0, 'a'}, {"seed", 1, 0, 's'}, {"tokenizer", 1, 0, 'T'},
-        {"static", 0, 0, 'S'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"static", 0, 0, 'S'}, {"static-ablation", 1, 0, 'A'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 1;
     opterr = 0;
@@ -48,7 +56,16 @@ int cmd_surgery(int argc, char **argv)
         case 'P': prc = optarg; break;
         case 'L': layers = optarg; break;
         case 'T': tok = optarg; break;
-        case 'S': sp.static_model = 1; break;
+        case 'S':
+            if (!sp.static_model) sp.static_model = RB_STATIC_BASELINE;
+            break;
+        case 'A':
+            if (strcmp(optarg, "surgery-layers")) {
+                fprintf(stderr, "retrobench surgery: --static-ablation must be surgery-layers, not '%s'\n", optarg);
+                return APP_EXIT_USAGE;
+            }
+            sp.static_model = RB_STATIC_SURGERY_LAYERS;
+            break;
         case 's':
             if (app_parse_int("surgery", "--seed", optarg, 0, 0x7fffffffffffffffL, &seed)) return APP_EXIT_USAGE;
             break;
@@ -76,7 +93,13 @@ int cmd_surgery(int argc, char **argv)
         fprintf(stderr, "retrobench surgery: no output; use -o OUT.safetensors\n");
         return APP_EXIT_USAGE;
     }
-    if (!!prc == !!layers) {
+    if (sp.static_model == RB_STATIC_BASELINE && (prc || layers)) {
+        fprintf(stderr, "retrobench surgery: --static is the whole base model, so --prc / --layers do not "
+                        "apply; drop them, or add --static-ablation surgery-layers for the baseline made "
+                        "of the surgery's layers\n");
+        return APP_EXIT_USAGE;
+    }
+    if (sp.static_model != RB_STATIC_BASELINE && !!prc == !!layers) {
         fprintf(stderr, "retrobench surgery: give exactly one of --prc P,R,C or --layers \"P|R|C\"\n");
         return APP_EXIT_USAGE;
     }
@@ -133,7 +156,7 @@ int cmd_surgery(int argc, char **argv)
             for (int i = 0; i < plan.n_blocks; i++)
                 fprintf(stderr, "%s%d", i == 0 ? " " : i == cfg.n_prelude || i == cfg.n_prelude + cfg.n_recur ? " | " : ",",
                         plan.src_layer[i]);
-            fprintf(stderr, "), adapter %s%s\n", plan.adapter_init,
+            fprintf(stderr, "), adapter %s%s%s%s\n", plan.adapter_init, plan.kind[0] ? ", " : "", plan.kind,
                     am.lm.tok ? "; tokenizer embedded" : "; no tokenizer (give one with --tokenizer)");
         }
         free(tok_value);

@@ -32,7 +32,7 @@ static void on_signal(int sig) { atomic_store(&stop_flag, sig); }
 
 /* options of this front end (not recipe settings); values below 1000 */
 enum { OPT_TOKENIZER = 'T', OPT_CKPT = 'k', OPT_RESUME = 'z', OPT_QUIET = 'q', OPT_P2_DATA = '2',
-       OPT_P2_STEPS = '3', OPT_P2_RBAR = '4', OPT_FIELD = 1000 };
+       OPT_P2_STEPS = '3', OPT_P2_RBAR = '4', OPT_FUSE = 'j', OPT_FIELD = 1000 };
 
 static const struct {
     const char *name, *arg, *group, *help;
@@ -40,6 +40,8 @@ static const struct {
 } own_opts[] = {
     {"model", "MODEL", NULL, "the model to train (any format retrobench reads)", 'm'},
     {"tokenizer", "FILE", NULL, "its tokenizer, when the model file carries none", OPT_TOKENIZER},
+    {"fuse", NULL, NULL, "orthogonalise q|k|v and gate|up as one matrix each even for the static "
+                         "baseline (whose default, as the paper's, is separate matrices)", OPT_FUSE},
     {"out", "DIR", NULL, "the run folder: metrics.jsonl and the checkpoints", 'o'},
     {"ckpt-every", "N", "output", "steps between checkpoints (0: at the end)", OPT_CKPT},
     {"resume", NULL, "output", "continue the run in --out from its newest checkpoint", OPT_RESUME},
@@ -282,6 +284,10 @@ int cmd_train(int argc, char **argv)
             case OPT_P2_RBAR: bad = app_parse_int("train", "--phase2-rbar", optarg, 1, 65536, &p2_rbar); break;
             case OPT_CKPT: bad = app_parse_int("train", "--ckpt-every", optarg, 0, 1L << 40, &ckpt_every); break;
             case OPT_RESUME: resume = 1; break;
+            case OPT_FUSE:
+                c->optim.muon_fuse = 1;
+                given[rb_train_field_index(rb_train_field_find("optim.muon_fuse"))] = 1;
+                break;
             case OPT_QUIET: quiet = 1; break;
             case 'h': usage(stdout); rc = 0; goto out;
             default: usage(stderr); goto out;
@@ -323,6 +329,15 @@ int cmd_train(int argc, char **argv)
     char *tok_meta = NULL;
     int nm = 0;
     if ((rc = app_checkpoint_meta("train", &am.lm, mk, mv, &nm, &tok_meta))) goto close;
+    /* the static baseline trains Muon on q, k, v, o, gate, up, down as
+     * separate matrices, as the paper's (METHOD.md); --fuse / --no-fuse win */
+    const int fuse_given = given[rb_train_field_index(rb_train_field_find("optim.muon_fuse"))];
+    if (!fuse_given && c->optim.kind == RB_OPTIM_MUON &&
+        !rb_optim_default_fuse(am.lm.has_plan ? am.lm.plan.kind : NULL)) {
+        for (int ph = 0; ph < spec.n_phases; ph++) spec.phases[ph].optim.muon_fuse = 0;
+        fprintf(stderr, "retrobench train: %s is the static baseline: Muon on q, k, v, o, gate, up, down "
+                        "as separate matrices (--fuse to fuse)\n", model);
+    }
     for (int ph = 0; ph < spec.n_phases; ph++)
         if ((rc = app_check_data("train", &am.lm, spec.phases[ph].sources, spec.phases[ph].n_sources)))
             goto close;

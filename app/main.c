@@ -22,6 +22,8 @@ static void usage(FILE *f)
             "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
             "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
+            "  eval -m MODEL --data FILE.jsonl [--depths 1,2,4,8,16,32] [--shots N] [--limit N] [-o OUT]\n"
+            "                           GSM8K-protocol accuracy per test depth (EVAL.md)\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  tui -m MODEL | --watch RUN_DIR   the workbench: answers per depth, convergence, a run's curves\n"
             "  help                     this text; --version prints the version\n"
@@ -51,7 +53,8 @@ int main(int argc, char **argv)
     } cmds[] = {{"bench", cmd_bench},       {"generate", cmd_generate}, {"info", cmd_info},
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
-                {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui}};
+                {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui},
+                {"eval", cmd_eval}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);

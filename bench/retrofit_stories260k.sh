@@ -35,7 +35,7 @@ tok="$A/stories260K/tok512.bin"
 echo "== data, surgery (outputs in $out)" >&2
 "$rb" data -m "$tok" --text "$A/tinystories/tinystories_train_prefix_niklas6.txt" --seq 256 -o "$out/ts.rbtok"
 "$rb" surgery -m "$A/stories260K/stories260K.bin" --tokenizer "$tok" --prc 1,2,1 -o "$out/s121.safetensors"
-"$rb" surgery -m "$A/stories260K/stories260K.bin" --tokenizer "$tok" --prc 1,2,1 --static -o "$out/static.safetensors"
+"$rb" surgery -m "$A/stories260K/stories260K.bin" --tokenizer "$tok" --prc 1,2,1 --static-ablation surgery-layers -o "$out/static.safetensors"
 
 # training FLOPs of a run (METHOD.md section 3, the metrics' running total)
 run_flops() { grep '"flops"' "$out/$1/metrics.jsonl" | tail -1 | sed 's/.*"flops":\([^,]*\),.*/\1/'; }

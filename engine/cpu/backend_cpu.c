@@ -153,6 +153,29 @@ int rb_cpu_reserve(rb_backend *be, size_t n)
 
 float *rb_cpu_scratch(rb_backend *be, int tid) { return ((rb_cpu_ctx *)be->ctx)->buf[tid]; }
 
+float *rb_cpu_scratch_mine(rb_backend *be, size_t n)
+{
+    rb_cpu_ctx *c = be->ctx;
+    const int t = omp_get_thread_num();
+    if (t >= c->n_threads) { /* the arrays are sized outside parallel regions only */
+        c->failed = 1;
+        c->failed_bytes = n * sizeof(float);
+        return NULL;
+    }
+    if (c->cap[t] >= n) return c->buf[t];
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    if (!p) {
+        c->failed = 1;
+        c->failed_bytes = bytes;
+        return NULL;
+    }
+    free(c->buf[t]);
+    c->buf[t] = p;
+    c->cap[t] = n;
+    return p;
+}
+
 rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err)
 {
     rb_backend *be = calloc(1, sizeof *be);
@@ -190,6 +213,7 @@ rb_status rb_backend_cpu_create(rb_backend **out, rb_error *err)
     be->gemm = rb_cpu_gemm;
     be->gemm_bf16 = rb_cpu_gemm_bf16;
     be->syrk_bf16 = rb_cpu_syrk_bf16;
+    be->gemm_rows = rb_cpu_gemm_rows;
     c->has_bf16[RB_CPU_BF16_SGEMM] = 1;
     c->has_bf16[RB_CPU_BF16_AVX512] = rb_cpu_avx512bf16_probe();
     c->has_bf16[RB_CPU_BF16_AMX] = rb_cpu_amx_probe();

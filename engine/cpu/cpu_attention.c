@@ -157,29 +157,67 @@ void rb_cpu_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const 
 void rb_cpu_attention_cached(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
                              const float *vc, int n, int pos0, int H, int KV, int hd)
 {
-    /* Same tiling as training attention; keys come from the cache, whose
-     * row stride is KV * hd. Query row t (absolute position pos0 + t) sees
-     * cache rows 0 .. pos0 + t. */
+    /* Batch-invariant (rb_backend.h): every query row is computed on its
+     * own, by operations fixed by its absolute position alone, so a row
+     * gives the same bits whether it arrives in a prefill chunk of any size
+     * or alone while decoding. Query row t (position pos0 + t) sees cache
+     * rows 0 .. pos0 + t. A task is one (row, KV head): the group's query
+     * heads share each key and value row while it is in cache. Scores use
+     * gemm_rows' fixed dot product; probabilities and the weighted sum of
+     * values accumulate over keys in order. */
     const int ldkv = KV * hd, ldo = H * hd, group = H / KV;
     const float scale = 1.0f / sqrtf((float)hd);
-    const int tiles = (n + RB_ATT_TILE - 1) / RB_ATT_TILE;
     const int total = pos0 + n;
-    if (rb_cpu_reserve(be, (size_t)RB_ATT_TILE * total + RB_ATT_TILE) != 0) return;
+    const size_t need = (size_t)group * total + (size_t)group * (hd + 1);
+    /* a concurrent caller (one sequence of a batch) runs on its own thread
+     * with its own scratch; otherwise tasks are shared across threads */
+    const int nested = omp_in_parallel();
+    float *mine = NULL;
+    if (nested) {
+        if (!(mine = rb_cpu_scratch_mine(be, need))) return; /* reported by sync() */
+    } else if (rb_cpu_reserve(be, need) != 0) {
+        return;
+    }
 
-#pragma omp parallel for schedule(dynamic, 1) if ((long)H * n * total * hd > RB_PAR_MIN)
-    for (long task = 0; task < (long)H * tiles; task++) {
-        int tile = tiles - 1 - (int)(task % tiles);
-        int h = (int)(task / tiles), kvh = h / group;
-        float *P = rb_cpu_scratch(be, omp_get_thread_num());
-        float *lse = P + (size_t)RB_ATT_TILE * total; /* unused by inference */
-        int t0 = tile * RB_ATT_TILE;
-        int rows = n - t0 < RB_ATT_TILE ? n - t0 : RB_ATT_TILE;
-        int nk = pos0 + t0 + rows;
+#pragma omp parallel for schedule(dynamic, 1) if (!nested && (long)H * n * total * hd > RB_PAR_MIN)
+    for (long task = 0; task < (long)n * KV; task++) {
+        int t = n - 1 - (int)(task / KV), kvh = (int)(task % KV); /* longest rows first */
+        int nk = pos0 + t + 1;
+        float *S = nested ? mine : rb_cpu_scratch(be, omp_get_thread_num()); /* [group, nk] */
+        float *acc = S + (size_t)group * nk;                  /* [group, hd] */
+        float *inv = acc + (size_t)group * hd;                /* [group] */
+        const float *qr = q + (size_t)t * ldq + (size_t)kvh * group * hd;
         const float *k = kc + (size_t)kvh * hd, *v = vc + (size_t)kvh * hd;
-        rb_cpu_gemm(be, 0, 1, rows, nk, hd, scale, q + (size_t)t0 * ldq + (size_t)h * hd, ldq, k,
-                    ldkv, 0.0f, P, nk);
-        softmax_rows_causal(P, nk, rows, pos0 + t0, lse);
-        rb_cpu_gemm(be, 0, 0, rows, hd, nk, 1.0f, P, nk, v, ldkv, 0.0f,
-                    out + (size_t)t0 * ldo + (size_t)h * hd, ldo);
+        /* S[g, j] = q_g . k_j, then scaled */
+        rb_cpu_gemm_rows_serial(group, nk, hd, qr, hd, k, ldkv, 0, S, nk);
+        for (int g = 0; g < group; g++) {
+            float *s = S + (size_t)g * nk;
+            float mx = -INFINITY;
+            for (int j = 0; j < nk; j++) {
+                s[j] *= scale;
+                mx = s[j] > mx ? s[j] : mx;
+            }
+            float sum = 0;
+            for (int j = 0; j < nk; j++) {
+                s[j] = rb_expf(s[j] - mx);
+                sum += s[j];
+            }
+            inv[g] = 1.0f / sum;
+        }
+        memset(acc, 0, (size_t)group * hd * sizeof(float));
+        for (int j = 0; j < nk; j++) {
+            const float *vj = v + (size_t)j * ldkv;
+            for (int g = 0; g < group; g++) {
+                float p = S[(size_t)g * nk + j], *a = acc + (size_t)g * hd;
+#pragma omp simd
+                for (int d = 0; d < hd; d++) a[d] = fmaf(p, vj[d], a[d]);
+            }
+        }
+        for (int g = 0; g < group; g++) {
+            float *o = out + (size_t)t * ldo + (size_t)(kvh * group + g) * hd;
+            const float *a = acc + (size_t)g * hd;
+#pragma omp simd
+            for (int d = 0; d < hd; d++) o[d] = a[d] * inv[g];
+        }
     }
 }

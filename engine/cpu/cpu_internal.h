@@ -40,6 +40,10 @@ int rb_cpu_amx_probe(void);
  * then return without touching its outputs. */
 int rb_cpu_reserve(rb_backend *be, size_t n_per_thread);
 float *rb_cpu_scratch(rb_backend *be, int tid);
+/* For an op called concurrently from an outer parallel region
+ * (concurrent_calls): the calling thread's own scratch of at least n
+ * floats, grown if needed; NULL (recorded for sync) on failure. */
+float *rb_cpu_scratch_mine(rb_backend *be, size_t n);
 int rb_cpu_threads(rb_backend *be);
 
 /* exp for float that GCC vectorises: range reduction by ln 2 in two parts
@@ -104,6 +108,15 @@ void rb_cpu_attention_fwd(rb_backend *be, float *out, float *lse, const float *q
                           int H, int KV, int hd);
 void rb_cpu_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const float *qkv,
                           const float *out, const float *lse, int B, int T, int H, int KV, int hd);
+/* Batch-invariant C[M,N] = A[M,K] W[N,K]^T (+ C when accumulate): see
+ * cpu_gemm_rows.c for the fixed per-element operation sequence. _serial
+ * runs on the calling thread; dot_rows_ref is that sequence written
+ * plainly (the definition, for tests). */
+void rb_cpu_gemm_rows(rb_backend *be, int M, int N, int K, const float *A, int lda, const float *W,
+                      int ldw, int accumulate, float *C, int ldc);
+void rb_cpu_gemm_rows_serial(int M, int N, int K, const float *A, int lda, const float *W, int ldw,
+                             int accumulate, float *C, int ldc);
+float rb_cpu_dot_rows_ref(const float *a, const float *w, int K);
 void rb_cpu_attention_cached(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
                              const float *vc, int n, int pos0, int H, int KV, int hd);
 void rb_cpu_copy2d(rb_backend *be, float *dst, int ldd, const float *src, int lds, int rows, int cols);

@@ -73,6 +73,23 @@ struct rb_backend {
     void (*syrk_bf16)(rb_backend *be, int trans, int N, int K, float alpha, const float *A,
                       int lda, float *C, int ldc);
 
+    /* ---- batch-invariant product, for inference ----
+     * C[M,N] = A[M,K] W[N,K]^T, or C += A W^T when accumulate (row strides
+     * lda, ldw, ldc). Unlike gemm, every element of C must be bitwise a
+     * function of its row of A, its row of W and K alone: the same whatever
+     * M, the row's index among the M rows, the other rows and the thread
+     * count. Inference runs every weight product through it, so a token's
+     * logits do not depend on which other tokens share the call: batched
+     * decoding gives the single-sequence path's tokens exactly, and a
+     * prefill equals a token-by-token feed. The CPU computes each element as
+     * eight lane sums (lane l takes k = l, l + 8, ... in order, fused
+     * multiply-adds) reduced as ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7))
+     * (cpu_gemm_rows.c); another backend may use any order that is fixed
+     * per element in that sense. NULL: inference uses gemm, and batched
+     * results then equal single ones only up to rounding. */
+    void (*gemm_rows)(rb_backend *be, int M, int N, int K, const float *A, int lda, const float *W,
+                      int ldw, int accumulate, float *C, int ldc);
+
     /* ---- embedding ----
      * out[N,D] = table[tokens[n], :];   dtable[V,D] += scatter of dout */
     void (*embedding_fwd)(rb_backend *be, float *out, const int32_t *tokens,
@@ -112,7 +129,10 @@ struct rb_backend {
      * q[n, H * hd] at row stride ldq (the q part of a qkv buffer); kc, vc:
      * [>= pos0 + n, KV * hd] cache rows of one (iteration, layer) slot, with
      * the new rows already written at pos0 .. pos0 + n - 1. New row t sees
-     * cache rows 0 .. pos0 + t. out[n, H * hd]. */
+     * cache rows 0 .. pos0 + t. out[n, H * hd].
+     * Batch-invariant like gemm_rows: row t's output must be bitwise a
+     * function of its q row, its position pos0 + t and cache rows
+     * 0 .. pos0 + t alone, not of n or of how the rows were chunked. */
     void (*attention_cached)(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
                              const float *vc, int n, int pos0, int H, int KV, int hd);
 

@@ -59,9 +59,18 @@ void rb_session_reset(rb_session *s);
 int rb_session_pos(const rb_session *s);
 size_t rb_session_bytes(const rb_session *s);
 
+/* The initial state s_0 of inference (METHOD.md: a fresh truncated-normal
+ * draw every forward), seeded so that it never depends on which other
+ * tokens share a call: the row of the token at absolute position pos, in a
+ * call made with seed S, is h draws of TruncNormal(0, sigma, +-3 sigma)
+ * from the stream rb_rng_seed2(S, pos). A prompt fed at once, in chunks or
+ * token by token, alone or in a batch of other sequences, gets the same
+ * states; sequences that share a prefix share its states. */
+void rb_draw_state_row(float *row, int h, float sigma, uint64_t seed, int64_t pos);
+
 typedef struct {
     int depth;                 /* r: recurrent iterations for these tokens (>= 1) */
-    uint64_t seed;             /* initial state draw for this call */
+    uint64_t seed;             /* s_0 seed: row at position p drawn by rb_draw_state_row(seed, p) */
     int state_zero;            /* s_0 = 0 instead of the truncated normal */
     const rb_exit_rule *exit;  /* adaptive compute, single-token calls only; NULL = off */
     rb_trace *trace;           /* per-iteration metrics of the last row; NULL = off */

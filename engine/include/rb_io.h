@@ -42,6 +42,8 @@ typedef struct {
     int *src_layer;        /* [n_blocks]: base layer index of each block, -1 if new */
     char adapter_init[32]; /* "uniform" (paper default) or "identity" */
     char base_model[512];  /* path or name of the base model */
+    char kind[32];         /* "" (a retrofit), "static-baseline" or "static-surgery-layers"
+                              (rb_surgery.h); stored as "kind" when not empty */
 } rb_retrofit_plan;
 
 void rb_retrofit_plan_free(rb_retrofit_plan *p);

@@ -56,6 +56,12 @@ typedef struct {
 
 /* The paper's values for the given kind. */
 void rb_optim_config_default(rb_optim_config *c, rb_optim_kind kind);
+/* Muon's default fusing for a model whose checkpoint plan has this kind
+ * (rb_retrofit_plan.kind; NULL or "" for none): 0 for the paper's static
+ * baseline, whose authors' optimizer orthogonalises q, k, v, o, gate, up
+ * and down as separate matrices (METHOD.md section 2), 1 otherwise (the
+ * retrofit, fused as the authors do). */
+int rb_optim_default_fuse(const char *plan_kind);
 rb_status rb_optim_config_validate(const rb_optim_config *c, rb_error *err);
 
 typedef struct rb_optimizer rb_optimizer;

@@ -26,6 +26,22 @@ typedef enum {
     RB_ADAPTER_IDENTITY = 1 /* [0 | I]: adapter output = e */
 } rb_adapter_init;
 
+/* Non-recurrent baselines (METHOD.md section 2). The paper's is the whole
+ * base model, every layer, head untied; trained with the identical recipe
+ * (Muon on q, k, v, o, gate, up, down as separate matrices: training reads
+ * the plan's kind and unfuses by default). The surgery's P + R + C layers
+ * in sequence are a different, weaker model, offered as a labelled
+ * ablation (and the port check's pruned model). */
+typedef enum {
+    RB_STATIC_NONE = 0,           /* a retrofit: prelude, recurrent block, coda */
+    RB_STATIC_SURGERY_LAYERS = 1, /* ablation: the surgery's layers once each, in sequence */
+    RB_STATIC_BASELINE = 2        /* the paper's baseline: every layer of the base model */
+} rb_static_kind;
+
+/* Plan kinds recorded in checkpoints (rb_retrofit_plan.kind). */
+#define RB_PLAN_KIND_STATIC_BASELINE "static-baseline"
+#define RB_PLAN_KIND_STATIC_SURGERY_LAYERS "static-surgery-layers"
+
 typedef struct {
     /* default rule (used when the lists are NULL) */
     int n_prelude, n_recur, n_coda;
@@ -38,7 +54,7 @@ typedef struct {
     int n_coda_layers;
     rb_adapter_init adapter_init;
     uint64_t seed;          /* adapter init */
-    int static_model;       /* the non-recurrent baseline: the same layers in sequence, no adapter */
+    int static_model;       /* rb_static_kind: a non-recurrent baseline instead of a retrofit */
     const char *base_name;  /* recorded in the plan (may be NULL) */
 } rb_surgery_spec;
 

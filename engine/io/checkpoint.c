@@ -36,7 +36,7 @@ static rb_status check_plan(const rb_retrofit_plan *p, int n_layers, const char 
             return rb_fail(err, RB_EINVAL, "%s: retrofit plan maps block %d to base layer %d, "
                            "outside -1..%d", src, i, p->src_layer[i], p->n_src_layers - 1);
     if (!str_terminated(p->adapter_init, sizeof p->adapter_init) ||
-        !str_terminated(p->base_model, sizeof p->base_model))
+        !str_terminated(p->base_model, sizeof p->base_model) || !str_terminated(p->kind, sizeof p->kind))
         return rb_fail(err, RB_EINVAL, "%s: retrofit plan strings are not terminated", src);
     return RB_OK;
 }
@@ -54,6 +54,7 @@ static char *plan_to_json(const rb_retrofit_plan *p)
     }
     ok = ok && cJSON_AddStringToObject(o, "adapter_init", p->adapter_init) &&
          cJSON_AddStringToObject(o, "base_model", p->base_model);
+    if (ok && p->kind[0]) ok = cJSON_AddStringToObject(o, "kind", p->kind) != NULL;
     return rb_json_take_text(o, ok, 0);
 }
 
@@ -69,9 +70,9 @@ static rb_status plan_from_json(const char *json, int n_layers, const char *src,
     }
     for (const cJSON *x = o->child; x; x = x->next) {
         static const char *const keys[] = {"n_src_layers", "n_blocks", "src_layer",
-                                           "adapter_init", "base_model"};
+                                           "adapter_init", "base_model", "kind"};
         int known = 0;
-        for (int i = 0; i < 5; i++) known |= !strcmp(x->string, keys[i]);
+        for (int i = 0; i < 6; i++) known |= !strcmp(x->string, keys[i]);
         if (!known) {
             rc = rb_fail(err, RB_EFORMAT, "%s: unknown retrofit plan field \"%.60s\"", src,
                          x->string);
@@ -103,6 +104,12 @@ static rb_status plan_from_json(const char *json, int n_layers, const char *src,
                      "too long", src);
         goto done;
     }
+    const cJSON *kd = cJSON_GetObjectItemCaseSensitive(o, "kind"); /* optional */
+    if (kd && (!cJSON_IsString(kd) || strlen(kd->valuestring) >= sizeof p->kind)) {
+        rc = rb_fail(err, RB_EFORMAT, "%s: the retrofit plan's kind must be a short string", src);
+        goto done;
+    }
+    if (kd) snprintf(p->kind, sizeof p->kind, "%s", kd->valuestring);
     snprintf(p->adapter_init, sizeof p->adapter_init, "%s", ai->valuestring);
     snprintf(p->base_model, sizeof p->base_model, "%s", bm->valuestring);
     p->src_layer = calloc((size_t)p->n_blocks + 1, sizeof *p->src_layer);

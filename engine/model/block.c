@@ -8,10 +8,49 @@
  *                    res1 = in + norm1(Wo attn(rope(q), rope(k), v))
  *                    out  = res1 + norm2(Wdown swiglu(Wgu res1))
  */
+#include <omp.h>
+
 #include "model_internal.h"
 
 #define T_ 1 /* transposed operand */
 #define N_ 0
+
+/* y[N, out] = x[N, in] W[out, in]^T (+ y when accumulate). Cached inference
+ * uses the batch-invariant product so that a row's result never depends on
+ * the other rows of the call (rb_backend.h gemm_rows). */
+static void linear(rb_backend *be, int infer, int N, int out, int in, const float *x, int ldx,
+                   const float *W, int accumulate, float *y, int ldy)
+{
+    if (infer) rb_linear_rows(be, N, out, in, x, ldx, W, in, accumulate, y, ldy);
+    else be->gemm(be, N_, T_, N, out, in, 1.0f, x, ldx, W, in, accumulate ? 1.0f : 0.0f, y, ldy);
+}
+
+/* Cached inference: append each sequence's new keys and values to its
+ * cache and attend. Sequences are independent, so a backend that allows
+ * concurrent callers gets them shared out across its threads. */
+static void cached_attention(rb_backend *be, const rb_config *c, const rb_block_ctx *bc,
+                             rb_block_acts *a)
+{
+    const int Dq = rb_config_q_dim(c), Dkv = rb_config_kv_dim(c), Dqkv = rb_config_qkv_dim(c);
+    rb_kv_seg one = {0, bc->B * bc->T, bc->pos0, bc->kc, bc->vc};
+    const rb_kv_seg *segs = bc->nseg > 0 ? bc->segs : &one;
+    const int nseg = bc->nseg > 0 ? bc->nseg : 1;
+    /* share out only when there is enough work to pay for waking threads */
+    long work = 0;
+    for (int i = 0; nseg > 1 && i < nseg; i++) work += (long)segs[i].n * (segs[i].pos0 + segs[i].n);
+    work *= (long)c->n_heads * c->head_dim;
+    int nt = omp_get_max_threads();
+    nt = nt < be->concurrent_calls ? nt : be->concurrent_calls;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (work > 65536 && nt > 1)
+    for (int i = 0; i < nseg; i++) {
+        const rb_kv_seg *g = &segs[i];
+        const float *qkv = a->qkv + (size_t)g->row0 * Dqkv;
+        be->copy2d(be, g->kc + (size_t)g->pos0 * Dkv, Dkv, qkv + Dq, Dqkv, g->n, Dkv);
+        be->copy2d(be, g->vc + (size_t)g->pos0 * Dkv, Dkv, qkv + Dq + Dkv, Dqkv, g->n, Dkv);
+        be->attention_cached(be, a->att + (size_t)g->row0 * Dq, qkv, Dqkv, g->kc, g->vc, g->n,
+                             g->pos0, c->n_heads, c->n_kv_heads, c->head_dim);
+    }
+}
 
 void rb_block_forward(rb_model *m, const rb_block_ctx *bc, int layer, rb_block_acts *a)
 {
@@ -22,16 +61,17 @@ void rb_block_forward(rb_model *m, const rb_block_ctx *bc, int layer, rb_block_a
     const int Dq = rb_config_q_dim(c), Dkv = rb_config_kv_dim(c), Dqkv = rb_config_qkv_dim(c);
     const float eps = c->norm_eps;
     const size_t nh = (size_t)N * h * sizeof(float);
+    const int infer = bc->kc != NULL || bc->nseg > 0;
 
     if (c->block == RB_BLOCK_LLAMA) {
         be->rmsnorm_fwd(be, a->xn1, h, a->rstd1, a->in, h, w->norm1, N, h, eps);
         /* qkv[N, Dqkv] = xn1[N, h] Wqkv^T */
-        be->gemm(be, N_, T_, N, Dqkv, h, 1.0f, a->xn1, h, w->wqkv, h, 0.0f, a->qkv, Dqkv);
+        linear(be, infer, N, Dqkv, h, a->xn1, h, w->wqkv, 0, a->qkv, Dqkv);
     } else {
         /* q|k before their norms, then v straight into the attention input */
-        be->gemm(be, N_, T_, N, Dq + Dkv, h, 1.0f, a->in, h, w->wqkv, h, 0.0f, a->qk_raw, Dq + Dkv);
-        be->gemm(be, N_, T_, N, Dkv, h, 1.0f, a->in, h, w->wqkv + (size_t)(Dq + Dkv) * h, h, 0.0f,
-                 a->qkv + Dq + Dkv, Dqkv);
+        linear(be, infer, N, Dq + Dkv, h, a->in, h, w->wqkv, 0, a->qk_raw, Dq + Dkv);
+        linear(be, infer, N, Dkv, h, a->in, h, w->wqkv + (size_t)(Dq + Dkv) * h, 0,
+               a->qkv + Dq + Dkv, Dqkv);
         be->rmsnorm_fwd(be, a->qkv, Dqkv, a->rstd_q, a->qk_raw, Dq + Dkv, w->q_norm, N, Dq, eps);
         be->rmsnorm_fwd(be, a->qkv + Dq, Dqkv, a->rstd_k, a->qk_raw + Dq, Dq + Dkv, w->k_norm, N, Dkv,
                         eps);
@@ -40,12 +80,8 @@ void rb_block_forward(rb_model *m, const rb_block_ctx *bc, int layer, rb_block_a
              c->rope_layout, 0);
     be->rope(be, a->qkv + Dq, Dqkv, bc->pos, N, c->n_kv_heads, c->head_dim, m->rope_cos, m->rope_sin,
              c->rope_layout, 0);
-    if (bc->kc) {
-        /* cached inference: append this chunk's keys and values, attend to the cache */
-        be->copy2d(be, bc->kc + (size_t)bc->pos0 * Dkv, Dkv, a->qkv + Dq, Dqkv, N, Dkv);
-        be->copy2d(be, bc->vc + (size_t)bc->pos0 * Dkv, Dkv, a->qkv + Dq + Dkv, Dqkv, N, Dkv);
-        be->attention_cached(be, a->att, a->qkv, Dqkv, bc->kc, bc->vc, N, bc->pos0, c->n_heads,
-                             c->n_kv_heads, c->head_dim);
+    if (infer) {
+        cached_attention(be, c, bc, a);
     } else {
         be->attention_fwd(be, a->att, a->lse, a->qkv, bc->B, bc->T, c->n_heads, c->n_kv_heads,
                           c->head_dim);
@@ -54,20 +90,20 @@ void rb_block_forward(rb_model *m, const rb_block_ctx *bc, int layer, rb_block_a
     if (c->block == RB_BLOCK_LLAMA) {
         /* res1 = in + att Wo^T */
         be->copy(be, a->res1, a->in, nh);
-        be->gemm(be, N_, T_, N, h, Dq, 1.0f, a->att, Dq, w->wo, Dq, 1.0f, a->res1, h);
+        linear(be, infer, N, h, Dq, a->att, Dq, w->wo, 1, a->res1, h);
         be->rmsnorm_fwd(be, a->xn2, h, a->rstd2, a->res1, h, w->norm2, N, h, eps);
-        be->gemm(be, N_, T_, N, 2 * F, h, 1.0f, a->xn2, h, w->wgu, h, 0.0f, a->gu, 2 * F);
+        linear(be, infer, N, 2 * F, h, a->xn2, h, w->wgu, 0, a->gu, 2 * F);
         be->swiglu_fwd(be, a->act, a->gu, N, F);
         /* out = res1 + act Wdown^T */
         be->copy(be, a->out, a->res1, nh);
-        be->gemm(be, N_, T_, N, h, F, 1.0f, a->act, F, w->wdown, F, 1.0f, a->out, h);
+        linear(be, infer, N, h, F, a->act, F, w->wdown, 1, a->out, h);
     } else {
-        be->gemm(be, N_, T_, N, h, Dq, 1.0f, a->att, Dq, w->wo, Dq, 0.0f, a->o, h);
+        linear(be, infer, N, h, Dq, a->att, Dq, w->wo, 0, a->o, h);
         be->rmsnorm_fwd(be, a->res1, h, a->rstd1, a->o, h, w->norm1, N, h, eps);
         be->add(be, a->res1, a->res1, a->in, (size_t)N * h);
-        be->gemm(be, N_, T_, N, 2 * F, h, 1.0f, a->res1, h, w->wgu, h, 0.0f, a->gu, 2 * F);
+        linear(be, infer, N, 2 * F, h, a->res1, h, w->wgu, 0, a->gu, 2 * F);
         be->swiglu_fwd(be, a->act, a->gu, N, F);
-        be->gemm(be, N_, T_, N, h, F, 1.0f, a->act, F, w->wdown, F, 0.0f, a->mlp, h);
+        linear(be, infer, N, h, F, a->act, F, w->wdown, 0, a->mlp, h);
         be->rmsnorm_fwd(be, a->out, h, a->rstd2, a->mlp, h, w->norm2, N, h, eps);
         be->add(be, a->out, a->out, a->res1, (size_t)N * h);
     }

@@ -47,7 +47,7 @@ static void run_block(rb_model *m, rb_workspace *ws, int layer, rb_block_acts *s
     rb_block_acts *a = slot ? slot : &ws->scratch;
     a->in = in;
     if (!slot) a->out = out_nograd;
-    rb_block_ctx bc = {ws->B, ws->T, ws->pos, NULL, NULL, 0};
+    rb_block_ctx bc = {ws->B, ws->T, ws->pos, NULL, NULL, 0, NULL, 0};
     rb_block_forward(m, &bc, layer, a);
 }
 

@@ -1,6 +1,8 @@
 /* infer.c: prefill and incremental decoding at any test-time depth with a
  * KV cache of one slot per (iteration, layer), adaptive compute, and the
- * per-iteration convergence trace (see rb_infer.h). */
+ * per-iteration convergence trace (see rb_infer.h). Every weight product
+ * is batch-invariant (rb_linear_rows) and s_0 is drawn per position, so the
+ * batched decoder (infer_batch.c) reproduces this path bit for bit. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,13 @@ struct rb_session {
     int32_t *host_pos;
     size_t bytes;
 };
+
+void rb_draw_state_row(float *row, int h, float sigma, uint64_t seed, int64_t pos)
+{
+    rb_rng r;
+    rb_rng_seed2(&r, seed, (uint64_t)pos);
+    for (int i = 0; i < h; i++) row[i] = (float)rb_rng_truncnormal(&r, sigma, 3.0);
+}
 
 rb_status rb_trace_alloc(rb_trace *t, int capacity, rb_error *err)
 {
@@ -138,7 +147,7 @@ size_t rb_session_bytes(const rb_session *s) { return s->bytes; }
 
 static void run_block(rb_session *s, int layer, int slot, float *x, int n, int pos0)
 {
-    rb_block_ctx bc = {1, n, s->ints + s->chunk, slot_k(s, slot), slot_v(s, slot), pos0};
+    rb_block_ctx bc = {1, n, s->ints + s->chunk, slot_k(s, slot), slot_v(s, slot), pos0, NULL, 0};
     s->acts.in = x;
     s->acts.out = x;
     rb_block_forward(s->m, &bc, layer, &s->acts);
@@ -157,7 +166,7 @@ static void decode_rows(rb_session *s, const float *st, int n, int pos0, int wan
     for (int j = 0; j < c->n_coda; j++) run_block(s, first + j, coda_slot(s, j), x, n, pos0);
     if (!want_logits) return;
     be->rmsnorm_fwd(be, s->xf, h, NULL, x + (size_t)(n - 1) * h, h, m->w.final_norm, 1, h, c->norm_eps);
-    be->gemm(be, 0, 1, 1, c->vocab_size, h, 1.0f, s->xf, h, m->w.head, h, 0.0f, s->logits, c->vocab_size);
+    rb_linear_rows(be, 1, c->vocab_size, h, s->xf, h, m->w.head, h, 0, s->logits, c->vocab_size);
 }
 
 /* log-softmax of x[V] into out (double accumulation). */
@@ -214,15 +223,16 @@ static rb_status feed_chunk(rb_session *s, const int32_t *tokens, int n, const r
         if (o->state_zero || c->state_init == RB_STATE_ZERO) {
             be->zero(be, s->s, nh * sizeof(float));
         } else {
-            rb_draw_initial_state(s->host_s0, nh, c->state_sigma, o->seed);
+            for (int t = 0; t < n; t++)
+                rb_draw_state_row(s->host_s0 + (size_t)t * h, h, c->state_sigma, o->seed, pos0 + t);
             if ((st = be->upload(be, s->s, s->host_s0, nh * sizeof(float), err)) != RB_OK) return st;
         }
         int stable = 0;
         int32_t prev_top = -1;
         for (int it = 0; it < r; it++) {
             /* x = adapter(concat(s, e)) */
-            be->gemm(be, 0, 1, n, h, h, 1.0f, s->s, h, m->w.adapter, 2 * h, 0.0f, s->x, h);
-            be->gemm(be, 0, 1, n, h, h, 1.0f, s->e, h, m->w.adapter + h, 2 * h, 1.0f, s->x, h);
+            rb_linear_rows(be, n, h, h, s->s, h, m->w.adapter, 2 * h, 0, s->x, h);
+            rb_linear_rows(be, n, h, h, s->e, h, m->w.adapter + h, 2 * h, 1, s->x, h);
             for (int j = 0; j < R; j++) run_block(s, c->n_prelude + j, recur_slot(s, it, j), s->x, n, pos0);
             /* relative change of the last row, only when a trace or an exit rule reads it */
             float rel = 0;

@@ -79,15 +79,38 @@ struct rb_workspace {
     const float *s_final; /* recurrent state s_r */
 };
 
+/* One sequence's rows in a cached-inference block call: rows
+ * [row0, row0 + n) of the call are its tokens at positions pos0 ..
+ * pos0 + n - 1; kc/vc are its cache rows of this (iteration, layer) slot. */
+typedef struct {
+    int row0, n, pos0;
+    float *kc, *vc; /* backend [>= pos0 + n, KV hd] */
+} rb_kv_seg;
+
 /* Geometry of a block application: B sequences of T rows, the position of
- * each row, and for cached inference (B = 1) the KV cache rows of this
- * (iteration, layer) slot, which receive the new keys and values at pos0. */
+ * each row, and for cached inference either one sequence (kc, vc, pos0)
+ * or several (segs: batched decoding, one or more rows each), whose new
+ * keys and values go into their own caches. Cached inference computes
+ * every weight product with the backend's batch-invariant gemm_rows. */
 typedef struct {
     int B, T;
     const int32_t *pos; /* backend [B*T] */
     float *kc, *vc;     /* backend [max_tokens, KV hd] or NULL for training attention */
     int pos0;
+    const rb_kv_seg *segs; /* host [nseg]; when nseg > 0 it replaces kc, vc, pos0 */
+    int nseg;
 } rb_block_ctx;
+
+/* y[N, out] = x[N, in] W[out, in]^T (+ y when accumulate), W with row
+ * stride ldw, computed with the backend's batch-invariant product
+ * (rb_backend.h gemm_rows; gemm when a backend lacks it). Every weight
+ * product of cached inference goes through here. */
+static inline void rb_linear_rows(rb_backend *be, int N, int out, int in, const float *x, int ldx,
+                                  const float *W, int ldw, int accumulate, float *y, int ldy)
+{
+    if (be->gemm_rows) be->gemm_rows(be, N, out, in, x, ldx, W, ldw, accumulate, y, ldy);
+    else be->gemm(be, 0, 1, N, out, in, 1.0f, x, ldx, W, ldw, accumulate ? 1.0f : 0.0f, y, ldy);
+}
 
 /* One block's forward: writes every field of a (a->in must be set; a->out
  * may alias a->in when gradients are not needed). */

@@ -53,6 +53,11 @@ void rb_optim_config_default(rb_optim_config *c, rb_optim_kind kind)
     c->clip_norm = 1.0f;
 }
 
+int rb_optim_default_fuse(const char *plan_kind)
+{
+    return !(plan_kind && !strcmp(plan_kind, "static-baseline"));
+}
+
 rb_status rb_optim_config_validate(const rb_optim_config *c, rb_error *err)
 {
     if (c->kind != RB_OPTIM_MUON && c->kind != RB_OPTIM_ADAMW)

@@ -67,15 +67,29 @@ rb_status rb_surgery(const rb_config *base_cfg, const float *base_params, const 
         return rb_fail(err, RB_EINVAL, "surgery: the base model is already recurrent (%d recurrent "
                                        "layers); surgery starts from a plain model",
                        base_cfg->n_recur);
+    if (sp->static_model < RB_STATIC_NONE || sp->static_model > RB_STATIC_BASELINE)
+        return rb_fail(err, RB_EINVAL, "surgery: unknown static baseline kind %d", sp->static_model);
     int P, R, C, *src = NULL;
-    rb_status st = resolve(base_cfg, sp, &P, &R, &C, &src, err);
-    if (st != RB_OK) return st;
+    rb_status st;
+    if (sp->static_model == RB_STATIC_BASELINE) {
+        /* every layer of the base model, in order; no layer choice applies */
+        if (sp->prelude_layers || sp->recur_layers || sp->coda_layers)
+            return rb_fail(err, RB_EINVAL, "surgery: the static baseline is the whole base model; "
+                                           "explicit layer lists apply to a retrofit or to the "
+                                           "surgery-layers ablation");
+        P = rb_config_n_layers(base_cfg), R = C = 0;
+        if (!(src = malloc(sizeof(int) * (size_t)(P > 0 ? P : 1))))
+            return rb_fail(err, RB_ENOMEM, "surgery: out of memory");
+        for (int i = 0; i < P; i++) src[i] = i;
+    } else if ((st = resolve(base_cfg, sp, &P, &R, &C, &src, err)) != RB_OK) {
+        return st;
+    }
 
     rb_config cfg = *base_cfg;
     cfg.n_prelude = P;
     cfg.n_recur = R;
     cfg.n_coda = C;
-    if (sp->static_model) { /* prelude + recurrent + coda layers once each, in sequence */
+    if (sp->static_model) { /* the listed layers once each, in sequence, no adapter */
         cfg.n_prelude = P + R + C;
         cfg.n_recur = cfg.n_coda = 0;
     }
@@ -139,6 +153,10 @@ rb_status rb_surgery(const rb_config *base_cfg, const float *base_params, const 
     snprintf(plan->adapter_init, sizeof plan->adapter_init, "%s",
              sp->static_model ? "none" : sp->adapter_init == RB_ADAPTER_IDENTITY ? "identity" : "uniform");
     snprintf(plan->base_model, sizeof plan->base_model, "%s", sp->base_name ? sp->base_name : "");
+    snprintf(plan->kind, sizeof plan->kind, "%s",
+             sp->static_model == RB_STATIC_BASELINE         ? RB_PLAN_KIND_STATIC_BASELINE
+             : sp->static_model == RB_STATIC_SURGERY_LAYERS ? RB_PLAN_KIND_STATIC_SURGERY_LAYERS
+                                                            : "");
     *out_cfg = cfg;
     *out_params = out;
     out = NULL;

@@ -103,15 +103,19 @@ END_TEST
 
 START_TEST(seeded_state_matches_batch)
 {
-    /* a prefill of T rows draws s_0 exactly like a batch forward of 1 x T */
+    /* a prefill of T rows draws s_0 row by row as rb_draw_state_row says
+     * (seed, absolute position): a batch forward of 1 x T given those rows
+     * as its initial state has the same logits */
     rb_error err = {0};
     rb_model *m = make_model(1, RB_BLOCK_LLAMA, 64);
-    const int T = 20, V = m->cfg.vocab_size;
+    const int T = 20, V = m->cfg.vocab_size, h = m->cfg.dim;
     int32_t tok[20];
     tokens_fill(tok, T, V);
     rb_workspace *ws = NULL;
     ck_assert(rb_workspace_create(&ws, m, 1, T, 0, &err) == RB_OK);
-    rb_step_opts so = {.n_nograd = 3, .seed = 777};
+    float *s0 = malloc(sizeof(float) * (size_t)T * h);
+    for (int t = 0; t < T; t++) rb_draw_state_row(s0 + (size_t)t * h, h, m->cfg.state_sigma, 777, t);
+    rb_step_opts so = {.n_nograd = 3, .state0 = s0};
     ck_assert(rb_forward(m, ws, tok, NULL, &so, NULL, &err) == RB_OK);
     float *ref = malloc(sizeof(float) * (size_t)T * V);
     ck_assert(be->download(be, ref, rb_workspace_logits(ws), sizeof(float) * (size_t)T * V, &err) == RB_OK);
@@ -126,6 +130,7 @@ START_TEST(seeded_state_matches_batch)
     o.seed = 778;
     ck_assert(rb_session_feed(s, tok, T, &o, lg, NULL, &err) == RB_OK);
     ck_assert(rb_test_rel_max_diff(lg, ref + (size_t)(T - 1) * V, (size_t)V) > 1e-7);
+    free(s0);
     free(ref);
     rb_session_destroy(s);
     rb_workspace_destroy(ws);
