@@ -804,7 +804,7 @@ void rb_parity_train(rb_backend *ref, rb_backend *cand, const rb_config *cfg, rb
     }
     snprintf(what, sizeof what, "%s: %d-step loss trajectory", kname, steps);
     if (!ok) {
-        snprintf(what, sizeof what, "%s: failed: %.50s", kname, err.msg);
+        snprintf(what, sizeof what, "%s: failed: %.40s", kname, err.msg);
         traj = NAN;
     }
     rb_parity_record(rep, o, "train_trajectory", what, traj, tol_traj);
