@@ -40,7 +40,7 @@ int main(int argc, char **argv)
     rb_blas_env_fix(argc, argv);
     app_signals_init();
     if (app_device_take_options(&argc, argv)) return 2;
-    if (argc < 2) return cmd_demo(argc, argv);
+    if (argc < 2) return app_dist_command_ok("demo") ? cmd_demo(argc, argv) : 2;
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;

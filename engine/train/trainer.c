@@ -339,8 +339,10 @@ static rb_status local_passes(rb_trainer *t, const rb_depth *draws, int *stopped
             if (recurrent) {
                 so.n_nograd = draws[micro].n;
                 so.n_grad = draws[micro].k;
-                draw_states(t, key, first_row, t->rows);
-                so.state0 = t->s0;
+                if (m->cfg.state_init != RB_STATE_ZERO) { /* a zero s_0 needs no draw */
+                    draw_states(t, key, first_row, t->rows);
+                    so.state0 = t->s0;
+                }
             }
             double l = 0;
             st = rb_forward(m, t->ws, t->inputs, t->targets, &so, &l, err);
@@ -531,7 +533,7 @@ static rb_status val_batch(rb_trainer *t, int depth, uint64_t first, int rows, d
     }
     const uint64_t key = mix64(t->cfg.seed, 0x7A11D, 0);
     rb_step_opts so = {.n_nograd = depth, .seed = key};
-    if (rb_config_is_recurrent(&t->m->cfg)) {
+    if (rb_config_is_recurrent(&t->m->cfg) && t->m->cfg.state_init != RB_STATE_ZERO) {
         /* fixed per held-out row, so that evaluations are comparable and
          * do not depend on the batch a row falls in */
         draw_states(t, key, first, rows);

@@ -210,6 +210,42 @@ static void group_equals_one_process(const char *data)
     rb_model_destroy(m);
 }
 
+/* 4 shards on 2 ranks: each rank sums its two shards first, so the group
+ * adds (s0 + s1) + (s2 + s3) where one process adds ((s0 + s1) + s2) + s3:
+ * the same update within rounding, with the same rows and draws */
+static void more_shards_than_ranks(const char *data)
+{
+    rb_error err = {0};
+    rb_train_config c;
+    config_for(&c, data);
+    c.dp_shards = 4;
+    c.val_every = 0;
+    rb_model *m = make_model(cpu, 9);
+    rb_trainer *t = NULL;
+    trajectory g;
+    memset(&g, 0, sizeof g);
+    CHECK(rb_trainer_create_comm(&t, m, &c, NULL, comm, &err) == RB_OK, "%s", err.msg);
+    CHECK(rb_trainer_sync(t, &err) == RB_OK, "%s", err.msg);
+    CHECK(run(t, 0, 2, &g, &err) == RB_OK, "%s", err.msg);
+    if (rank == 0) {
+        rb_model *m1 = make_model(cpu, 9);
+        rb_trainer *t1 = NULL;
+        trajectory one;
+        memset(&one, 0, sizeof one);
+        CHECK(rb_trainer_create(&t1, m1, &c, NULL, &err) == RB_OK, "%s", err.msg);
+        CHECK(run(t1, 0, 2, &one, &err) == RB_OK, "%s", err.msg);
+        CHECK(fabs(g.loss[0] - one.loss[0]) <= 1e-12 * one.loss[0], "step 1 loss %.17g vs %.17g", g.loss[0],
+              one.loss[0]);
+        CHECK(fabs(g.gn[0] - one.gn[0]) <= 1e-6 * one.gn[0], "step 1 grad norm %.17g vs %.17g", g.gn[0], one.gn[0]);
+        CHECK(fabs(g.loss[1] - one.loss[1]) <= 1e-5 * one.loss[1], "step 2 loss %.17g vs %.17g", g.loss[1],
+              one.loss[1]);
+        rb_trainer_destroy(t1);
+        rb_model_destroy(m1);
+    }
+    rb_trainer_destroy(t);
+    rb_model_destroy(m);
+}
+
 /* a stop on rank 1 alone stops both at the same step, rolled back */
 static void stop_on_one_rank(const char *data)
 {
@@ -354,6 +390,7 @@ int main(void)
     cpu = rb_test_cpu_backend();
     const char *data = make_data();
     group_equals_one_process(data);
+    more_shards_than_ranks(data);
     stop_on_one_rank(data);
     nonfinite_on_one_rank(data);
     error_on_one_rank(data);
