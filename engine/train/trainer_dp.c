@@ -155,7 +155,7 @@ rb_status rb_trainer_sync(rb_trainer *t, rb_error *err)
         for (int i = 0; i < mine->n; i++) {
             /* NaN never equals itself: compare the bits of unequal values */
             if (mine->v[i] == root->v[i] || (isnan(mine->v[i]) && isnan(root->v[i]))) continue;
-            st = rb_fail(&local, RB_EINVAL, "training: rank %d has %s = %.17g but rank 0 has %.17g; start every "
+            st = rb_fail(&local, RB_EINVAL, "training: rank %d has %s = %.9g but rank 0 has %.9g; start every "
                                             "rank with the same settings, model and data", t->rank,
                          mine->name[i], mine->v[i], root->v[i]);
             break;
