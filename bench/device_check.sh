@@ -106,7 +106,7 @@ b="$root/build-device"
 if ! cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DRB_CUDA=ON >>"$log" 2>&1; then
   say "cmake failed (see $log)"; tail -20 "$log" >&2; exit 1
 fi
-if ! cmake --build "$b" -j "$jobs" --target retrobench rbcuda test_parity_cuda test_cuda_probe >>"$log" 2>&1; then
+if ! cmake --build "$b" -j "$jobs" --target retrobench rbcuda test_parity_cuda test_cuda_probe test_dist_nccl >>"$log" 2>&1; then
   say "build failed (see $log)"; grep -E "error|Error" "$log" | head -20 >&2; exit 1
 fi
 say "built: $b/retrobench, $b/librbcuda.so (sm_80, sm_90)"
@@ -136,6 +136,11 @@ grep -E "^== |FAILED|first difference" "$b/parity.log" >&2
 parity=$(tail -n +1 "$b/parity.log" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
 say "parity: $parity"
 summary+=("cuda parity: ${parity:-no result} (rc $rc; $b/parity.log)")
+# data parallel through NCCL, one rank against no group (docs/distributed.md)
+"$b/tests/test_dist_nccl" >"$b/nccl.log" 2>&1
+nrc=$?
+cat "$b/nccl.log" >>"$log"
+summary+=("nccl: $(tail -1 "$b/nccl.log") (rc $nrc)")
 
 # ---- 4. training against PyTorch, and decoding ----
 say "training benchmark against PyTorch (bf16), decode at depths 1, 8, 32"
@@ -152,4 +157,4 @@ else
   summary+=("$(tail -1 "$b/bench.log")")
 fi
 printf '%s\n' "== device_check summary ($(($(date +%s) - t_start)) s; log $log)" "${summary[@]}"
-[ "$rc" = 0 ] && [ "$brc" = 0 ]
+[ "$rc" = 0 ] && [ "$brc" = 0 ] && [ "$nrc" = 0 ]
