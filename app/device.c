@@ -1,6 +1,8 @@
 /* device.c: see device.h. */
 #include "device.h"
 
+#include "dist.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,7 @@ int app_backend_create(const char *cmd, rb_backend **out)
     if (k != DEV_CPU) {
         rb_cuda_options o;
         rb_cuda_options_default(&o);
+        o.device = app_dist_local_rank(); /* under mpirun: one GPU per rank of the node (docs/distributed.md) */
         if (prec && *prec) {
             int p = rb_cuda_precision_parse(prec);
             if (p < 0) {

@@ -6,6 +6,7 @@
 #include "blas_env.h"
 #include "cli.h"
 #include "device.h"
+#include "dist.h"
 
 static void usage(FILE *f)
 {
@@ -21,6 +22,7 @@ static void usage(FILE *f)
             "  convert -m IN -o OUT     retrobench .safetensors, tokenizer .json or a Hugging Face folder\n"
             "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
+            "                           (mpirun -np N retrobench train ...: data parallel, docs/distributed.md)\n"
             "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
             "  eval -m MODEL --data FILE.jsonl [--depths 1,2,4,8,16,32] [--shots N] [--limit N] [-o OUT]\n"
             "                           GSM8K-protocol accuracy per test depth (EVAL.md)\n"
@@ -38,13 +40,13 @@ int main(int argc, char **argv)
     rb_blas_env_fix(argc, argv);
     app_signals_init();
     if (app_device_take_options(&argc, argv)) return 2;
-    if (argc < 2) return cmd_demo(argc, argv);
+    if (argc < 2) return app_dist_command_ok("demo") ? cmd_demo(argc, argv) : 2;
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("retrobench %s\n", RB_VERSION);
+        printf("retrobench %s\ntransports: %s\n", RB_VERSION, app_dist_transports());
         return 0;
     }
     static const struct {
@@ -56,7 +58,8 @@ int main(int argc, char **argv)
                 {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui},
                 {"eval", cmd_eval}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], cmds[i].name))
+            return app_dist_command_ok(argv[1]) ? cmds[i].fn(argc - 1, argv + 1) : 2;
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);
     return 2;
 }

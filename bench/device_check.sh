@@ -106,7 +106,7 @@ b="$root/build-device"
 if ! cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DRB_CUDA=ON >>"$log" 2>&1; then
   say "cmake failed (see $log)"; tail -20 "$log" >&2; exit 1
 fi
-if ! cmake --build "$b" -j "$jobs" --target retrobench rbcuda test_parity_cuda test_batch_cuda test_cuda_probe >>"$log" 2>&1; then
+if ! cmake --build "$b" -j "$jobs" --target retrobench rbcuda test_parity_cuda test_batch_cuda test_cuda_probe test_dist_nccl >>"$log" 2>&1; then
   say "build failed (see $log)"; grep -E "error|Error" "$log" | head -20 >&2; exit 1
 fi
 say "built: $b/retrobench, $b/librbcuda.so (sm_80, sm_90)"
@@ -146,6 +146,11 @@ batch=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$b/batch.log" | tail -1)
 say "batched decoding: $batch"
 summary+=("batched = single decoding: ${batch:-no result} (rc $brc0; $b/batch.log)")
 [ "$brc0" = 0 ] || rc=1
+# data parallel through NCCL, one rank against no group (docs/distributed.md)
+"$b/tests/test_dist_nccl" >"$b/nccl.log" 2>&1
+nrc=$?
+cat "$b/nccl.log" >>"$log"
+summary+=("nccl: $(tail -1 "$b/nccl.log") (rc $nrc)")
 
 # ---- 4. training against PyTorch, and decoding ----
 say "training benchmark against PyTorch (bf16), decode at depths 1, 8, 32"
@@ -175,4 +180,4 @@ if [ "$brc" = 0 ] && [ -z "${NO_ATT_AB:-}" ]; then
   summary+=("attention A/B: step_ms=${mma_ms:-?} (tensor cores) vs ${f32_ms:-?} (RB_CUDA_ATTENTION=fp32)")
 fi
 printf '%s\n' "== device_check summary ($(($(date +%s) - t_start)) s; log $log)" "${summary[@]}"
-[ "$rc" = 0 ] && [ "$brc" = 0 ]
+[ "$rc" = 0 ] && [ "$brc" = 0 ] && [ "$nrc" = 0 ]
