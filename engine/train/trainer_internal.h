@@ -30,6 +30,7 @@ struct rb_trainer {
     int32_t *rowbuf;  /* [batch, T + 1] */
     int32_t *inputs;  /* [batch, T] */
     int32_t *targets; /* [batch, T] */
+    int32_t *rbar_table, *backprop_table; /* copies of tabulated curricula (cfg points here) */
 };
 
 /* Polled between micro-batches and validation batches. */
