@@ -55,6 +55,14 @@ static int l_api(lua_State *L)
     return 1;
 }
 
+/* rb.poll(): a safe point in a script's own loop: the workbench's commands
+ * and queued Lua lines run here (training and evaluation have their own) */
+static int l_poll(lua_State *L)
+{
+    lh_safe_point(L);
+    return 0;
+}
+
 int lh_open_module(lua_State *L)
 {
     lua_newtable(L);
@@ -68,6 +76,8 @@ int lh_open_module(lua_State *L)
     lh_open_results(L);
     lua_pushcfunction(L, l_api);
     lua_setfield(L, -2, "api");
+    lua_pushcfunction(L, l_poll);
+    lua_setfield(L, -2, "poll");
     lua_pushstring(L, RB_VERSION);
     lua_setfield(L, -2, "version");
     lua_newtable(L);

@@ -303,26 +303,31 @@ static void to_json(lua_State *L, int idx, const char *fn, int depth, cJSON *par
 }
 
 typedef struct {
-    int idx;
     const char *fn;
     cJSON *root;
 } json_job;
 
+/* protected: the value at 1, the job at 2 */
 static int to_json_cf(lua_State *L)
 {
-    json_job *j = lua_touserdata(L, 1);
-    to_json(L, j->idx, j->fn, 0, j->root, NULL);
+    json_job *j = lua_touserdata(L, 2);
+    to_json(L, 1, j->fn, 0, j->root, NULL);
     return 0;
 }
 
 cJSON *lh_to_json(lua_State *L, int idx, const char *fn)
 {
-    json_job j = {lua_absindex(L, idx), fn, cJSON_CreateArray()};
+    idx = lua_absindex(L, idx);
+    json_job j = {fn, cJSON_CreateArray()};
     if (!j.root) lh_error(L, "%s: out of memory", fn);
     lua_pushcfunction(L, to_json_cf);
+    lua_pushvalue(L, idx);
     lua_pushlightuserdata(L, &j);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
         cJSON_Delete(j.root);
+        luaL_where(L, 1); /* the script's line: the error was made one call down */
+        lua_insert(L, -2);
+        lua_concat(L, 2);
         lua_error(L);
     }
     cJSON *out = cJSON_DetachItemFromArray(j.root, 0);
