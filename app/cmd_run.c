@@ -94,6 +94,10 @@ static void s_progress(void *u, const char *line)
     }
     double t = clock_s();
     snprintf(s->line, sizeof s->line, "%s", line);
+    if (s->last == 0 && !s->tty) { /* a log gets a line once the work has taken 10 s */
+        s->last = t;
+        return;
+    }
     if (t - s->last < (s->tty ? 0.2 : 10.0)) return;
     s->last = t;
     if (s->tty) fprintf(stderr, "\r%s\x1b[K", line), s->shown = 1;

@@ -29,13 +29,27 @@ double lh_now(void)
 
 /* ---------------- errors ---------------- */
 
+/* printf formats (lua_pushfstring knows only a few), the caller's file:line in front */
 int lh_error(lua_State *L, const char *fmt, ...)
 {
+    char small[1024];
     va_list ap;
     va_start(ap, fmt);
-    luaL_where(L, 1);
-    lua_pushvfstring(L, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
+    luaL_where(L, 1);
+    if (n >= 0 && (size_t)n < sizeof small) {
+        lua_pushstring(L, small);
+    } else if (n >= 0) {
+        char *big = lua_newuserdatauv(L, (size_t)n + 1, 0);
+        va_start(ap, fmt);
+        vsnprintf(big, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+        lua_pushstring(L, big);
+        lua_remove(L, -2);
+    } else {
+        lua_pushstring(L, fmt);
+    }
     lua_concat(L, 2);
     return lua_error(L);
 }

@@ -500,7 +500,7 @@ static int l_recipe(lua_State *L)
     static const char *const skip[] = {"model", "out", "ckpt_every", "resume", "phases", "on_step", "on_validation",
                                        "on_checkpoint", "on_phase", "quiet", "device", NULL};
     lh_recipe_apply(L, fn, r, 1, skip);
-    lh_recipe_finish(L, fn, r, 0);
+    lh_recipe_finish(L, fn, r, 1);
     lh_push_recipe(L, &r->cfg);
     lh_recipe_release(L, r);
     return 1;

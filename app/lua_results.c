@@ -170,32 +170,35 @@ static int l_read_text(lua_State *L)
     return 1;
 }
 
-/* one CSV field */
-static void add_csv(lua_State *L, luaL_Buffer *b, int idx, const char *fn, const char *col)
+/* one CSV field as a string pushed on the stack (empty for nil) */
+static void push_csv(lua_State *L, int idx, const char *fn, const char *col)
 {
     char num[64];
     switch (lua_type(L, idx)) {
-    case LUA_TNIL: return;
-    case LUA_TBOOLEAN: luaL_addstring(b, lua_toboolean(L, idx) ? "true" : "false"); return;
+    case LUA_TNIL: lua_pushliteral(L, ""); return;
+    case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false"); return;
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
         else lh_format_number(lua_tonumber(L, idx), num, sizeof num);
-        luaL_addstring(b, num);
+        lua_pushstring(L, num);
         return;
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
         int quote = strpbrk(s, ",\"\n\r") != NULL || (n > 0 && (s[0] == ' ' || s[n - 1] == ' '));
         if (!quote) {
-            luaL_addlstring(b, s, n);
+            lua_pushvalue(L, idx);
             return;
         }
-        luaL_addchar(b, '"');
+        luaL_Buffer b; /* nothing else touches the stack while it is open */
+        luaL_buffinit(L, &b);
+        luaL_addchar(&b, '"');
         for (size_t i = 0; i < n; i++) {
-            if (s[i] == '"') luaL_addchar(b, '"');
-            luaL_addchar(b, s[i]);
+            if (s[i] == '"') luaL_addchar(&b, '"');
+            luaL_addchar(&b, s[i]);
         }
-        luaL_addchar(b, '"');
+        luaL_addchar(&b, '"');
+        luaL_pushresult(&b);
         return;
     }
     default:
@@ -264,13 +267,17 @@ static int l_write_csv(lua_State *L)
         }
         lua_pop(L, 1);
     }
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
+    /* the cells and separators as a list of strings, joined at the end */
+    lua_newtable(L);
+    const int parts = lua_gettop(L);
+    lua_Integer np = 0;
     for (int c = 1; c <= ncol; c++) {
         lua_rawgeti(L, cols, c);
-        add_csv(L, &b, lua_gettop(L), fn, "header");
+        push_csv(L, lua_gettop(L), fn, "header");
+        lua_rawseti(L, parts, ++np);
         lua_pop(L, 1);
-        luaL_addchar(&b, c < ncol ? ',' : '\n');
+        lua_pushstring(L, c < ncol ? "," : "\n");
+        lua_rawseti(L, parts, ++np);
     }
     for (lua_Integer r = 1; r <= nrows; r++) {
         lua_rawgeti(L, 2, r);
@@ -278,12 +285,21 @@ static int l_write_csv(lua_State *L)
         for (int c = 1; c <= ncol; c++) {
             lua_rawgeti(L, cols, c);
             const char *col = lua_tostring(L, -1);
-            lua_gettable(L, -2);
-            add_csv(L, &b, lua_gettop(L), fn, col);
-            lua_pop(L, 1);
-            luaL_addchar(&b, c < ncol ? ',' : '\n');
+            lua_pushvalue(L, -1);
+            lua_gettable(L, -3);
+            push_csv(L, lua_gettop(L), fn, col);
+            lua_rawseti(L, parts, ++np);
+            lua_pop(L, 2);
+            lua_pushstring(L, c < ncol ? "," : "\n");
+            lua_rawseti(L, parts, ++np);
         }
         lua_pop(L, 1);
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (lua_Integer i = 1; i <= np; i++) {
+        lua_rawgeti(L, parts, i);
+        luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
     size_t n;

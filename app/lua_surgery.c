@@ -55,7 +55,10 @@ static void read_plan(lua_State *L, int idx, const char *fn, int n_layers, plan_
     lua_pushvalue(L, idx);
     if (lua_isfunction(L, -1)) {
         lua_pushinteger(L, n_layers);
-        lua_call(L, 1, 1); /* an error inside names its own file:line */
+        if (lh_pcall(L, 1, 1) != LUA_OK) { /* its own file:line, after the caller's */
+            if (lh_stop_value(L)) lh_raise_stop(L, NULL);
+            lh_error(L, "%s: the plan function refused a base of %d layers: %s", fn, n_layers, lua_tostring(L, -1));
+        }
         if (lua_isnil(L, -1))
             lh_error(L, "%s: the plan function returned nil for a base model of %d layers; return a plan or raise "
                         "an error saying why it does not fit", fn, n_layers);

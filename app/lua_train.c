@@ -47,6 +47,7 @@ struct lh_run {
     int n_phases;
     int64_t steps[APP_RUN_MAX_PHASES];
     double tok, sec;
+    int64_t stepped;          /* steps trained by this process */
     /* what a callback trampoline reads */
     int phase;
     const rb_train_metrics *mt;
@@ -282,6 +283,7 @@ static int r_step(void *u, int phase, const rb_train_metrics *m, app_run_control
     r->mt = m;
     r->tok += m->tokens;
     r->sec += m->seconds;
+    r->stepped++;
     r->flops_total = m->flops_total;
     if (h->o.sink.train_step) h->o.sink.train_step(h->o.sink.user, phase, m);
     if (!r->quiet)
@@ -623,6 +625,25 @@ static int l_train(lua_State *L)
     if (res.outcome == APP_RUN_REFUSED || res.outcome == APP_RUN_FAILED)
         return lh_error(L, "%s: %s", fn, r->errors[0] ? r->errors : "the run failed");
     push_result(L, r, &res, res.outcome == APP_RUN_DONE ? "done" : "stopped");
+    if (res.outcome == APP_RUN_DONE && r->stepped == 0) {
+        /* a resume that found the run finished: the model gets the final weights, as after training */
+        lua_getfield(L, -1, "checkpoint");
+        if (lua_isstring(L, -1)) {
+            char path[4500];
+            snprintf(path, sizeof path, "%s/model.safetensors", lua_tostring(L, -1));
+            rb_loaded_model lm;
+            memset(&lm, 0, sizeof lm);
+            rb_error err = {0};
+            rb_status st = rb_load_checkpoint(path, NULL, &lm, &err);
+            if (st == RB_OK && lm.n_params != mm->m->table.total)
+                st = rb_fail(&err, RB_EINVAL, "%s does not fit the model (%zu parameters, not %zu)", path, lm.n_params,
+                             mm->m->table.total);
+            if (st == RB_OK) st = rb_model_set_params(mm->m, lm.params, &err);
+            rb_loaded_model_free(&lm);
+            if (st != RB_OK) lh_engine_error(L, fn, &err);
+        }
+        lua_pop(L, 1);
+    }
     (void)run_idx;
     return 1;
 }
