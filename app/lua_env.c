@@ -145,7 +145,8 @@ static int l_require(lua_State *L)
     const char *dirs[2] = {h->script_dir, h->scripts_dir};
     int found = 0;
     for (int i = 0; i < 2 && !found; i++) {
-        snprintf(path, sizeof path, "%s/%s", dirs[i], rel);
+        if (!strcmp(dirs[i], ".")) snprintf(path, sizeof path, "%s", rel); /* messages say lib/x.lua, not ./lib/x.lua */
+        else snprintf(path, sizeof path, "%s/%s", dirs[i], rel);
         found = is_file(path);
     }
     if (!found)
