@@ -37,7 +37,7 @@ static void say(const char *s)
 static void on_signal(int sig)
 {
     int zero = 0;
-    if (atomic_compare_exchange_strong(&stop_flag, &zero, sig)) return;
+    if (atomic_compare_exchange_strong(&stop_flag, &zero, sig == SIGHUP ? LH_STOP_HANGUP : sig)) return;
     /* the second: at once, removing unfinished outputs */
     say("\nretrobench run: a second signal: stopping now\n");
     rb_output_remove_temporaries(NULL);
@@ -201,7 +201,7 @@ int cmd_run(int argc, char **argv)
     if (r == LH_ERROR || r == LH_BUDGET) rc = 1;
     if (r == LH_STOPPED) {
         int v = lua_host_stop_value(h);
-        rc = v > 0 && v < 64 ? 128 + v : 130;
+        rc = v == LH_STOP_HANGUP ? 128 + SIGHUP : v > 0 && v < 64 ? 128 + v : 130;
     }
     lua_host_destroy(h);
     free(args);

@@ -85,7 +85,9 @@ static const char *stop_reason(lua_host *h, int v, char *buf, size_t cap)
     else if (v == LH_STOP_INSTR)
         snprintf(buf, cap, "stopped: the instruction budget of %lld Lua instructions ran out",
                  h->o.budget_instructions);
-    else if (v == SIGINT || v == SIGTERM || v == SIGHUP)
+    else if (v == LH_STOP_HANGUP)
+        snprintf(buf, cap, "interrupted by SIGHUP (the terminal went away)");
+    else if (v == SIGINT || v == SIGTERM)
         snprintf(buf, cap, "interrupted by %s", app_signal_name(v));
     else
         snprintf(buf, cap, "stopped on request");

@@ -32,9 +32,11 @@
 #include "rb_train.h"
 #include "runner.h"
 
-/* Values the host stores in the stop flag (signals use their numbers). */
+/* Values of the stop flag: SIGINT and SIGTERM by their numbers; 1 (the
+ * workbench's quit, any other request) is not SIGHUP, which has its own. */
 #define LH_STOP_TIME 1001   /* the time budget ran out */
 #define LH_STOP_INSTR 1002  /* the instruction budget ran out */
+#define LH_STOP_HANGUP 1003 /* SIGHUP: the terminal went away */
 
 typedef enum {
     LH_LOG_INFO = 0,

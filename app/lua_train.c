@@ -342,8 +342,8 @@ static void r_checkpoint(void *u, int phase, const char *dir, const char *name, 
 static void r_stopping(void *u, int phase, int stop_value, int64_t step)
 {
     lh_run *r = u;
-    lh_log(r->L, LH_LOG_INFO, "rb.train: stopping (%d); saving a checkpoint of phase %d at step %lld", stop_value, phase,
-           (long long)step);
+    (void)stop_value;
+    lh_log(r->L, LH_LOG_INFO, "rb.train: stopping; saving a checkpoint of phase %d at step %lld", phase, (long long)step);
 }
 
 static void r_notice(void *u, const char *msg)
