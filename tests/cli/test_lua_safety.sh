@@ -172,6 +172,7 @@ while true do
 end
 L
 run_bg writer.lua
+for _ in $(seq 1 500); do [ -e big.json ] && break; sleep 0.02; done
 good=0
 for i in 1 2 3 4 5; do
   sleep 0.$((RANDOM % 5 + 2))

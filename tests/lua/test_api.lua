@@ -47,6 +47,10 @@ err(function() rb.load({}) end, "string expected, got table", "load: wrong type"
 err(function() rb.load(BIN, {tokenizer = TOK, devise = "cpu"}) end, "unknown option 'devise'", "load: unknown option")
 err(function() rb.load(BIN, {tokenizer = TOK, device = "tpu"}) end, "device must be", "load: bad device")
 err(function() rb.load(BIN, {tokenizer = 7}) end, "tokenizer must be a string", "load: option type")
+local dev = rb.load(BIN, {tokenizer = TOK, device = "auto"}):info().device
+check(dev == "cpu" or dev:find("cuda") ~= nil, "load: device auto (" .. dev .. ")")
+local okc, ec = pcall(rb.load, BIN, {tokenizer = TOK, device = "cuda"})
+check(okc or tostring(ec):find('device "cuda": .*use device = "cpu" or "auto"') ~= nil, "load: device cuda: " .. tostring(ec))
 
 -- flops: METHOD.md's accounting from the parameter counts
 local tr, inf = m:flops(1)
