@@ -255,11 +255,14 @@ err(function() s:loss(d, {depths = {0}}) end, "out of range", "loss: depth 0")
 local seen = {steps = 0, val = 0, ckpt = 0, phase = 0}
 local lr_before, lr_after
 local tm = rb.surgery(m, {1, 2, 1})
+local function alternate(step) return step % 2 + 1 end
 local run = rb.train{model = tm, data = d, steps = 6, batch = 2, out = T .. "/run1", val_depths = {1, 2},
+  backprop = alternate,
   on_phase = function(p) seen.phase = seen.phase + 1; check(p.recipe.steps == 6, "on_phase: recipe") end,
   on_step = function(mt, ctl)
     seen.steps = seen.steps + 1
     check(rb.training() == ctl, "training(): the control inside a step")
+    check(mt.backprop == (mt.step - 1) % 2 + 1, "a backprop-depth curriculum that is a function of the step")
     if mt.step == 2 then lr_before = mt.lr_mult; ctl:set_lr_scale(0.5); ctl:validate(); ctl:save() end
     if mt.step == 3 then lr_after = mt.lr_mult; check(near(ctl:lr_scale(), 0.5), "control:lr_scale") end
     if mt.step == 4 then ctl:set_rbar(2) end
@@ -298,8 +301,10 @@ err(function()
 end, "in progress", "train: a run inside a run")
 err(function() rb.train{model = cm, data = d, steps = 6, batch = 2, out = T .. "/run1"} end, "already holds a run",
     "train: a folder with a run, without resume")
-err(function() rb.train{model = cm, data = d, steps = 6, batch = 4, out = T .. "/run1", resume = true} end,
+err(function() rb.train{model = cm, data = d, steps = 6, batch = 4, out = T .. "/run1", resume = true, backprop = alternate} end,
     "batch", "train: resume with another recipe")
+err(function() rb.train{model = cm, data = d, steps = 6, batch = 2, out = T .. "/run1", resume = true} end,
+    "tabulated backprop%-depth curriculum", "train: resume without its curriculum function")
 err(function() rb.train{model = cm, data = T .. "/llama.rbtok", steps = 2, out = T .. "/run8"} end,
     "another tokenizer", "train: data of another tokenizer")
 err(function() rb.train{model = cm, data = d, out = T .. "/run8"} end, "give steps", "train: steps missing")
@@ -320,6 +325,26 @@ check(tp.phase == 2 and rb.exists(T .. "/run9/phase2/latest") and tp.finals[1][1
 two.resume = true
 local again = rb.train(two)
 check(again.outcome == "done" and near(again.final[1], tp.final[1], 1e-5), "train: resume of a finished run")
+
+-- scripts/curricula.lua: two-phase healing, rbar per METHOD.md's formula ceil(R (1 - sqrt(1 - s / W)))
+local cur = require "curricula"
+local rbars = {{}, {}}
+rb.train{model = rb.surgery(m, {1, 2, 1}), batch = 2, out = T .. "/heal", quiet = true, val_depths = {1},
+         phases = cur.two_phase_healing{general = d, mix = {{d.path, 1}, {d.path, 2}}, steps1 = 5, steps2 = 3},
+         on_step = function(mt) rbars[mt.phase][mt.step] = mt.rbar end}
+local function one_sqrt(R, steps)
+  local out, W = {}, math.ceil(0.75 * steps)
+  for st = 0, steps - 1 do out[st + 1] = st >= W and R or math.max(1, math.ceil(R * (1 - math.sqrt(1 - st / W)))) end
+  return table.concat(out, ",")
+end
+check(table.concat(rbars[1], ",") == one_sqrt(32, 5) and table.concat(rbars[2], ",") == one_sqrt(4, 3),
+      "two_phase_healing: rbar to 32, then to 4 (" .. table.concat(rbars[1], ",") .. " / " .. table.concat(rbars[2], ",") .. ")")
+check(table.concat(rb.curriculum_values(cur.one_sqrt_16, 20), ",") == one_sqrt(16, 20), "curricula: one_sqrt_16")
+local stairs = rb.curriculum_values(cur.staircase(4, 0.5), 8)
+check(table.concat(stairs, ",") == "1,2,3,4,4,4,4,4", "curricula: staircase " .. table.concat(stairs, ","))
+local ramp = rb.curriculum_values(cur.backprop_ramp, 8)
+check(ramp[1] == 1 and ramp[7] == 8 and ramp[8] == 8, "curricula: backprop_ramp")
+check(rb.curriculum_values(cur.backprop_authors, 100)[1] == 2, "curricula: backprop_authors starts at 2")
 
 -- step by step
 local st = rb.trainer{model = rb.surgery(m, {1, 2, 1}), data = d, steps = 4, batch = 2, rbar = 2}
