@@ -438,7 +438,9 @@ static int l_eval(lua_State *L)
     rb_eval_hooks hooks = {skip_cb, record_cb, progress_cb, r, (const volatile int *)lh_host(L)->stop};
     rb_error err = {0};
     double t0 = lh_now();
+    mm->in_use++;
     rb_status st = rb_eval_run(mm->m, tok, &cfg, r->probs.items, r->probs.count, &hooks, &err);
+    mm->in_use--;
     double secs = lh_now() - t0;
     lh_progress_end(L);
     if (out && r->tally) {

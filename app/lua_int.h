@@ -119,6 +119,7 @@ typedef struct lh_model {
     const rb_loaded_model *tok_lm; /* whose tokenizer and special ids to use: &lm, or a base model's */
     int tok_ref;              /* registry reference keeping that base model alive (or LUA_NOREF) */
     int busy;                 /* being trained: not closed, not trained again */
+    int in_use;               /* an evaluation runs on it (its callbacks must not close it) */
     char device[64];
 } lh_model;
 

@@ -595,6 +595,7 @@ static int m_close(lua_State *L)
 {
     lh_model *mm = luaL_checkudata(L, 1, LH_MODEL_MT);
     if (mm->busy) lh_error(L, "model:close: the model is being trained; close it after rb.train returns");
+    if (mm->in_use) lh_error(L, "model:close: the model is being evaluated; close it after rb.eval returns");
     release(mm);
     return 0;
 }

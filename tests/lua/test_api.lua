@@ -395,6 +395,8 @@ err(function() rb.eval(s, {data = T .. "/bad.jsonl", question_field = "q", answe
 err(function() rb.eval(s, {problems = probs, max_new = 4, max_length = 512, on_answer = function() error("answer trouble") end}) end,
     "on_answer callback failed.*test_api%.lua:%d+: answer trouble", "eval: error in on_answer")
 err(function() rb.eval(s, {problems = {{q = 1}}}) end, "problems%[1%] needs", "eval: bad problem")
+err(function() rb.eval(s, {problems = probs, max_new = 2, max_length = 512, on_answer = function() s:close() end}) end,
+    "on_answer callback failed.*being evaluated", "eval: closing the model inside on_answer")
 err(function() rb.eval(42, {problems = probs}) end, "must be a model", "eval: not a model")
 
 -- ---------------------------------------------------------------- results and files
