@@ -285,16 +285,14 @@ static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 static void warnf(void *ud, const char *msg, int tocont)
 {
     lua_host *h = ud;
-    static char buf[1024];
-    static size_t len;
     size_t n = strlen(msg);
-    if (len + n >= sizeof buf) n = sizeof buf - len - 1;
-    memcpy(buf + len, msg, n);
-    len += n;
-    buf[len] = '\0';
+    if (h->warn_len + n >= sizeof h->warn) n = sizeof h->warn - h->warn_len - 1;
+    memcpy(h->warn + h->warn_len, msg, n);
+    h->warn_len += n;
+    h->warn[h->warn_len] = '\0';
     if (tocont) return;
-    if (buf[0] != '@' && h->o.sink.log) h->o.sink.log(h->o.sink.user, LH_LOG_WARN, buf);
-    len = 0;
+    if (h->warn[0] != '@' && h->o.sink.log) h->o.sink.log(h->o.sink.user, LH_LOG_WARN, h->warn);
+    h->warn_len = 0;
 }
 
 lua_host *lua_host_create(const lua_host_opts *o, char *msg, size_t cap)

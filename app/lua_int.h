@@ -43,6 +43,8 @@ struct lua_host {
     char script_dir[4096];    /* the running script's folder ("." when none) */
     char scripts_dir[4096];   /* the project's scripts/ */
     lh_run *run;              /* the training run in progress (rb.training()) */
+    char warn[1024];          /* a warning being assembled (warn's pieces) */
+    size_t warn_len;
 };
 
 /* The host of a state (kept in the state's extra space). */
