@@ -112,4 +112,16 @@ int app_backend_create(const char *cmd, rb_backend **out)
     return 0;
 }
 
+const char *app_device_choice(void)
+{
+    const char *d = device_opt ? device_opt : getenv("RB_DEVICE");
+    return d && *d ? d : NULL;
+}
+
+const char *app_precision_choice(void)
+{
+    const char *p = precision_opt ? precision_opt : getenv("RB_PRECISION");
+    return p && *p ? p : NULL;
+}
+
 const char *app_backend_describe(const rb_backend *be) { return be && be->name ? be->name : "?"; }

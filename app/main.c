@@ -28,6 +28,7 @@ static void usage(FILE *f)
             "                           GSM8K-protocol accuracy per test depth (EVAL.md)\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  tui -m MODEL | --watch RUN_DIR   the workbench: answers per depth, convergence, a run's curves\n"
+            "  run EXP.lua [-- ARGS]    a Lua experiment script, headless (docs/lua-api.md)\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
             "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n"
@@ -56,7 +57,7 @@ int main(int argc, char **argv)
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
                 {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui},
-                {"eval", cmd_eval}};
+                {"eval", cmd_eval},         {"run", cmd_run}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))
             return app_dist_command_ok(argv[1]) ? cmds[i].fn(argc - 1, argv + 1) : 2;

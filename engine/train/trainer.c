@@ -130,6 +130,18 @@ static rb_status open_data(rb_trainer *t, rb_error *err)
     return rb_mixture_create(&t->mix, src, c->n_sources, c->seed, err);
 }
 
+/* A tabulated curriculum's values belong to the caller: the trainer keeps
+ * its own copy, so the caller may free them once the trainer exists. */
+static rb_status copy_table(rb_curriculum *c, int32_t **owned, rb_error *err)
+{
+    if (c->shape != RB_CURRIC_TABLE) return RB_OK;
+    *owned = malloc((size_t)c->table_len * sizeof(int32_t));
+    if (!*owned) return rb_fail(err, RB_ENOMEM, "training: out of memory for the curriculum table");
+    memcpy(*owned, c->table, (size_t)c->table_len * sizeof(int32_t));
+    c->table = *owned;
+    return RB_OK;
+}
+
 rb_status rb_trainer_create(rb_trainer **out, rb_model *m, const rb_train_config *c,
                             const atomic_int *stop, rb_error *err)
 {
@@ -168,7 +180,9 @@ rb_status rb_trainer_create_comm(rb_trainer **out, rb_model *m, const rb_train_c
     t->rows = c->batch / shards;
     t->my_shards = shards / world;
     t->first_shard = t->rank * t->my_shards;
-    st = c->score_only ? RB_OK : rb_model_enable_grads(m, err);
+    st = copy_table(&t->cfg.rbar, &t->rbar_table, err);
+    if (st == RB_OK) st = copy_table(&t->cfg.backprop, &t->backprop_table, err);
+    if (st == RB_OK && !c->score_only) st = rb_model_enable_grads(m, err);
     if (st == RB_OK) st = open_data(t, err);
     const int recurrent = rb_config_is_recurrent(&m->cfg);
     if (st == RB_OK) {
@@ -226,6 +240,8 @@ void rb_trainer_destroy(rb_trainer *t)
     free(t->pick_row);
     free(t->agree_buf);
     free(t->s0);
+    free(t->rbar_table);
+    free(t->backprop_table);
     for (int i = 0; i < t->n_written; i++) free(t->written[i]);
     free(t->written);
     free(t);

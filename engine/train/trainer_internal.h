@@ -43,6 +43,7 @@ struct rb_trainer {
     int32_t *rowbuf;  /* [rows, T + 1] */
     int32_t *inputs;  /* [rows, T] */
     int32_t *targets; /* [rows, T] */
+    int32_t *rbar_table, *backprop_table; /* copies of tabulated curricula (cfg points here) */
 };
 
 /* The group's agreement at the end of a step or a validation round: each
