@@ -17,6 +17,7 @@
 #include "app_model.h"
 #include "app_signals.h"
 #include "cli.h"
+#include "dist.h"
 #include "lua_host.h"
 #include "rb_output.h"
 
@@ -47,6 +48,7 @@ static void on_signal(int sig)
 
 typedef struct {
     int tty, quiet;
+    int rank;        /* under mpirun: lines from ranks other than 0 say which rank */
     int shown;       /* a progress line is on the terminal */
     double last;
     char line[1024];
@@ -69,6 +71,7 @@ static void s_print(void *u, const char *text, size_t len)
 {
     stderr_sink *s = u;
     clear_progress(s);
+    if (s->rank) fprintf(stdout, "[rank %d] ", s->rank);
     fwrite(text, 1, len, stdout);
     fputc('\n', stdout);
     fflush(stdout);
@@ -79,7 +82,9 @@ static void s_log(void *u, int level, const char *msg)
     stderr_sink *s = u;
     if (s->quiet && level == LH_LOG_INFO) return;
     clear_progress(s);
-    fprintf(stderr, "retrobench run: %s%s\n", level == LH_LOG_WARN && strncmp(msg, "warning", 7) ? "warning: " : "", msg);
+    if (s->rank) fprintf(stderr, "retrobench run (rank %d): %s%s\n", s->rank,
+                         level == LH_LOG_WARN && strncmp(msg, "warning", 7) ? "warning: " : "", msg);
+    else fprintf(stderr, "retrobench run: %s%s\n", level == LH_LOG_WARN && strncmp(msg, "warning", 7) ? "warning: " : "", msg);
 }
 
 static void s_progress(void *u, const char *line)
@@ -176,7 +181,14 @@ int cmd_run(int argc, char **argv)
         free(args);
         return APP_EXIT_USAGE;
     }
-    stderr_sink sk = {.tty = isatty(2), .quiet = quiet};
+    /* under mpirun: join the group (the script runs on every rank; lua_dist.c) */
+    if (app_dist_open("run")) {
+        free(args);
+        return 1;
+    }
+    const int rank = app_dist_rank();
+    /* rank 0 shows progress; the others would repeat it */
+    stderr_sink sk = {.tty = isatty(2), .quiet = quiet || rank != 0, .rank = rank};
     lua_host_opts o = {.stop = &stop_flag,
                        .budget_seconds = budget_s,
                        .budget_instructions = budget_i,
@@ -186,6 +198,8 @@ int cmd_run(int argc, char **argv)
     if (!h) {
         fprintf(stderr, "retrobench run: %s\n", msg);
         free(args);
+        app_dist_abort(1);
+        app_dist_close();
         return 1;
     }
     struct sigaction sa;
@@ -197,7 +211,8 @@ int cmd_run(int argc, char **argv)
     lh_result r = lua_host_run_file(h, script, nargs, args);
     clear_progress(&sk);
     int rc = 0;
-    if (r != LH_OK) fprintf(stderr, "retrobench run: %s\n", lua_host_error(h));
+    if (r != LH_OK && rank) fprintf(stderr, "retrobench run (rank %d): %s\n", rank, lua_host_error(h));
+    else if (r != LH_OK) fprintf(stderr, "retrobench run: %s\n", lua_host_error(h));
     if (r == LH_ERROR || r == LH_BUDGET) rc = 1;
     if (r == LH_STOPPED) {
         int v = lua_host_stop_value(h);
@@ -205,5 +220,12 @@ int cmd_run(int argc, char **argv)
     }
     lua_host_destroy(h);
     free(args);
+    if (rc && app_dist_size() > 1) {
+        /* the others may wait for this rank inside a collective: end them all */
+        fprintf(stderr, "retrobench run (rank %d): the script ended with status %d; stopping every rank\n", rank, rc);
+        fflush(stderr);
+        app_dist_abort(rc);
+    }
+    app_dist_close();
     return rc;
 }

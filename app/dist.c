@@ -26,14 +26,15 @@ int app_dist_local_rank(void) { return env_int("OMPI_COMM_WORLD_LOCAL_RANK", 0);
 
 int app_dist_command_ok(const char *cmd)
 {
-    /* the commands that train as one group; the Lua host joins this list */
-    static const char *group_cmds[] = {"train", NULL};
+    /* the commands that train as one group (`run`: the script runs on
+       every rank, rb.train trains together, rank 0 writes; lua_dist.c) */
+    static const char *group_cmds[] = {"train", "run", NULL};
     if (app_dist_size() <= 1) return 1;
     for (int i = 0; group_cmds[i]; i++)
         if (!strcmp(cmd, group_cmds[i])) return 1;
     if (app_dist_rank() == 0)
-        fprintf(stderr, "retrobench %s: started by mpirun as %d ranks, but only `train` runs as a group (each rank "
-                        "would do all the work and write the same files); run it without mpirun\n",
+        fprintf(stderr, "retrobench %s: started by mpirun as %d ranks, but only `train` and `run` run as a group "
+                        "(each rank would do all the work and write the same files); run it without mpirun\n",
                 cmd, app_dist_size());
     return 0;
 }
@@ -95,6 +96,16 @@ void app_dist_close(void)
     host_group = NULL;
 #ifdef RB_HAVE_MPI
     app_dist_mpi_finalize();
+#endif
+}
+
+void app_dist_abort(int code)
+{
+    if (!host_group || host_group->size <= 1) return;
+#ifdef RB_HAVE_MPI
+    app_dist_mpi_abort(code);
+#else
+    (void)code;
 #endif
 }
 

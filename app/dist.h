@@ -24,7 +24,7 @@ int app_dist_local_rank(void);
 int app_dist_launched(void);
 
 /* Whether `cmd` may run under mpirun with more than one rank: only the
- * commands that train as a group (every other command would run N times
+ * commands that train as a group, `train` and `run` (every other command would run N times
  * over and write the same files). Prints why not and returns 0. */
 int app_dist_command_ok(const char *cmd);
 
@@ -42,6 +42,11 @@ int app_dist_comm(const char *cmd, rb_backend *be, rb_comm **out);
 /* Leave the group (MPI_Finalize, which waits for every rank to reach it,
  * so no rank's exit status ends the others early). */
 void app_dist_close(void);
+/* End every rank of the group now with exit status code (MPI_Abort): for a
+ * failure on one rank that the others may be waiting on inside a collective
+ * (a Lua script that failed on rank 0 while rank 1 waits for its file).
+ * Without a group it returns. */
+void app_dist_abort(int code);
 
 /* The transports this program was built with, for --version:
  * "mpi (Open MPI v4.1.4, ...), nccl (in the CUDA module)" or "none". */
@@ -50,6 +55,7 @@ const char *app_dist_transports(void);
 /* app/dist_mpi.c, present when MPI was found (RB_HAVE_MPI). */
 rb_status app_dist_mpi_init(rb_comm **out, rb_error *err);
 void app_dist_mpi_finalize(void);
+void app_dist_mpi_abort(int code);
 const char *app_dist_mpi_version(void);
 
 #endif

@@ -107,6 +107,11 @@ void app_dist_mpi_finalize(void)
     finalize_due = 0;
 }
 
+void app_dist_mpi_abort(int code)
+{
+    MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 const char *app_dist_mpi_version(void)
 {
     static char v[MPI_MAX_LIBRARY_VERSION_STRING];

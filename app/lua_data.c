@@ -94,6 +94,8 @@ static void seti(lua_State *L, const char *k, lua_Integer v)
     lua_setfield(L, -2, k);
 }
 
+static int l_data_info(lua_State *L);
+
 static int l_pack(lua_State *L)
 {
     const char *fn = "rb.pack";
@@ -121,6 +123,12 @@ static int l_pack(lua_State *L)
     if (jsonl && sep) lh_error(L, "%s: separator splits text files; JSONL has one document per line", fn);
     lua_getfield(L, 1, "tokenizer");
     if (lua_isnil(L, -1)) lh_error(L, "%s: give tokenizer = a model or a tokenizer file", fn);
+    if (!lh_group_root()) { /* rank 0 packs; the others wait and read its header (rb.data_info's fields) */
+        lh_group_wait(L, fn);
+        lua_settop(L, 0);
+        lua_pushstring(L, out);
+        return l_data_info(L);
+    }
     pack_res *r = lua_newuserdatauv(L, sizeof *r, 0);
     memset(r, 0, sizeof *r);
     lua_createtable(L, 0, 1);
@@ -220,6 +228,7 @@ static int l_pack(lua_State *L)
     seti(L, "pad_tokens", (lua_Integer)ps.pad_tokens);
     seti(L, "vocab_size", po.vocab_size);
     sets(L, "identity", id);
+    lh_group_wait(L, fn);
     return 1;
 }
 

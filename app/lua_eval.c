@@ -378,6 +378,10 @@ static int l_eval(lua_State *L)
         if (!lua_istable(L, -1)) lh_error(L, "%s: problems must be a list of tables", fn);
         read_problems(L, fn, r, lua_gettop(L), qf, af);
     }
+    /* under mpirun every rank evaluates (the same answers); rank 0 alone
+       writes the folder, and every rank waits for it before returning */
+    const int group_out = out != NULL;
+    if (out && !lh_group_root()) out = NULL;
     lua_pop(L, 1);
     const int recurrent = rb_config_is_recurrent(&mm->m->cfg);
     int depths[64];
@@ -464,6 +468,7 @@ static int l_eval(lua_State *L)
         return lh_raise_stop(L, what);
     }
     if (st != RB_OK) lh_engine_error(L, fn, &err);
+    if (group_out) lh_group_wait(L, fn);
     lua_createtable(L, 0, 6);
     push_summary(L, &cfg, r->tally);
     lua_setfield(L, -3, "accuracy");

@@ -148,6 +148,11 @@ void lh_open_data(lua_State *L);
 void lh_open_infer(lua_State *L);
 void lh_open_eval(lua_State *L);
 void lh_open_results(lua_State *L);
+void lh_open_dist(lua_State *L);
+/* Under mpirun (lua_dist.c): whether this rank writes files (rank 0, or no
+ * group), and the wait every rank makes after rank 0 wrote one. */
+int lh_group_root(void);
+void lh_group_wait(lua_State *L, const char *fn);
 /* luaopen_retrobench: the module (lua_module.c). */
 int lh_open_module(lua_State *L);
 /* The curated environment (lua_env.c). */

@@ -446,6 +446,10 @@ static int m_save(lua_State *L)
     if (ends_with(path, ".gguf") || ends_with(path, ".bin") || ends_with(path, ".json"))
         return lh_error(L, "%s: %s: write a retrobench .safetensors or a Hugging Face folder (a path without an "
                            "extension)", fn, path);
+    if (!lh_group_root()) { /* rank 0 saves; the others wait for it */
+        lh_group_wait(L, fn);
+        return 0;
+    }
     rb_error err = {0};
     const rb_loaded_model *lm = mm->tok_lm ? mm->tok_lm : &mm->lm;
     const char *keys[4], *vals[4];
@@ -469,6 +473,7 @@ static int m_save(lua_State *L)
     free(owned);
     free(text);
     if (st != RB_OK) lh_engine_error(L, fn, &err);
+    lh_group_wait(L, fn);
     return 0;
 }
 
@@ -491,6 +496,10 @@ static int l_convert(lua_State *L)
     if (ends_with(out, ".gguf") || ends_with(out, ".bin"))
         return lh_error(L, "%s: writing %s is not supported; write a retrobench .safetensors, a tokenizer .json or "
                            "a Hugging Face folder", fn, out);
+    if (!lh_group_root()) { /* rank 0 converts; the others wait for it */
+        lh_group_wait(L, fn);
+        return 0;
+    }
     rb_error err = {0};
     rb_loaded_model lm;
     memset(&lm, 0, sizeof lm);
@@ -534,6 +543,7 @@ static int l_convert(lua_State *L)
     free(text);
     rb_loaded_model_free(&lm);
     if (st != RB_OK) lh_engine_error(L, fn, &err);
+    lh_group_wait(L, fn);
     return 0;
 }
 

@@ -74,6 +74,7 @@ int lh_open_module(lua_State *L)
     lh_open_infer(L);
     lh_open_eval(L);
     lh_open_results(L);
+    lh_open_dist(L);
     lua_pushcfunction(L, l_api);
     lua_setfield(L, -2, "api");
     lua_pushcfunction(L, l_poll);

@@ -139,6 +139,10 @@ static int l_append_jsonl(lua_State *L)
     free(text);
     size_t n;
     const char *s = lua_tolstring(L, -1, &n);
+    if (!lh_group_root()) {
+        lh_group_wait(L, fn);
+        return 0;
+    }
     rb_error err = {0};
     if (rb_output_check(path, &err) != RB_OK) lh_engine_error(L, fn, &err);
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -152,6 +156,7 @@ static int l_append_jsonl(lua_State *L)
     if (e || (size_t)w != n)
         lh_error(L, "%s: writing %s failed (%s%s%s)", fn, path, e ? strerror(e) : "short write",
                  e && rb_output_errno_hint(e)[0] ? ": " : "", e ? rb_output_errno_hint(e) : "");
+    lh_group_wait(L, fn);
     return 0;
 }
 

@@ -26,6 +26,7 @@
 #include "lua_recipe.h"
 #include "rb_optim.h"
 #include "rb_train_fields.h"
+#include "dist.h"
 #include "runner.h"
 
 #define CONTROL_MT "retrobench.control"
@@ -589,6 +590,9 @@ static int l_train(lua_State *L)
     spec.ckpt_every = ckpt_every;
     spec.resume = resume;
     spec.stop = h->stop;
+    /* under mpirun: the ranks train as one data-parallel group (rank 0 writes) */
+    if (app_dist_comm("run", mm->m->be, &spec.comm))
+        return lh_error(L, "%s: this rank could not join the group's gradient sum (the message above says why)", fn);
 
     app_run_callbacks cb = {.user = r,
                             .phase_start = r_phase_start,
@@ -686,6 +690,10 @@ static int l_trainer(lua_State *L)
     if (lua_isnil(L, -1)) lh_error(L, "%s: give model = a model (rb.load, rb.surgery, rb.model)", fn);
     lh_model *mm = lh_check_model(L, 2, fn);
     if (mm->busy) lh_error(L, "%s: the model is being trained already (close the other trainer first)", fn);
+    if (app_dist_size() > 1)
+        lh_error(L, "%s: the step-by-step trainer runs in one process, but this script runs on %d ranks of mpirun; "
+                    "use rb.train, which trains as one group, or call rb.trainer only where rb.world_size() == 1", fn,
+                 app_dist_size());
     trainer_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
     memset(u, 0, sizeof *u);
     u->model_ref = LUA_NOREF;

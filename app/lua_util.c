@@ -371,6 +371,10 @@ void lh_push_json(lua_State *L, const cJSON *j)
 
 void lh_write_file(lua_State *L, const char *fn, const char *path, const char *data, size_t n)
 {
+    if (!lh_group_root()) { /* rank 0 writes; the others wait for it */
+        lh_group_wait(L, fn);
+        return;
+    }
     rb_error err = {0};
     if (rb_output_check(path, &err) != RB_OK) lh_engine_error(L, fn, &err);
     char tmp[4200];
@@ -415,4 +419,5 @@ void lh_write_file(lua_State *L, const char *fn, const char *path, const char *d
         fsync(dfd);
         close(dfd);
     }
+    lh_group_wait(L, fn);
 }
