@@ -68,12 +68,6 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Seed of the initial state for the token at position pos. */
-static uint64_t state_seed(uint64_t seed, int pos)
-{
-    return seed * 0x9E3779B97F4A7C15ull + (uint64_t)pos * 0xD1B54A32D192ED03ull + 1;
-}
-
 int cmd_generate(int argc, char **argv)
 {
     const char *model = NULL, *tok_path = NULL, *prompt = "", *prompt_file = NULL;
@@ -190,8 +184,9 @@ int cmd_generate(int argc, char **argv)
     rb_sample_opts so = {(float)temp, (int)top_k, (float)top_p};
     rb_rng rng;
     rb_rng_seed(&rng, (uint64_t)seed);
-    rb_infer_opts io = {.depth = (int)depth, .exit = use_exit ? &ex : NULL};
-    io.seed = state_seed((uint64_t)seed, 0);
+    /* s_0 of the token at position p: rb_draw_state_row(seed, p), the rule
+       every path shares (eval, trace, the workbench, Lua) */
+    rb_infer_opts io = {.depth = (int)depth, .exit = use_exit ? &ex : NULL, .seed = (uint64_t)seed};
     double t0 = now_s();
     if (rb_session_feed(s, ids, (int)n_ids, &io, logits, NULL, &err) != RB_OK) {
         fprintf(stderr, "\nretrobench generate: %s\n", err.msg);
@@ -219,7 +214,6 @@ int cmd_generate(int argc, char **argv)
         generated++;
         if (generated == n_new) break;
         int used = 0;
-        io.seed = state_seed((uint64_t)seed, rb_session_pos(s));
         if (rb_session_feed(s, &next, 1, &io, logits, &used, &err) != RB_OK) {
             fprintf(stderr, "\nretrobench generate: %s\n", err.msg);
             rc = 1;

@@ -138,7 +138,6 @@ int cmd_trace(int argc, char **argv)
     rc = 0;
     int32_t next = 0;
     for (long t = 0; t <= n_more && rb_session_pos(s) < total; t++) {
-        io.seed = (uint64_t)seed + (uint64_t)rb_session_pos(s);
         rb_status st = t == 0 ? rb_session_feed(s, ids, (int)n_ids, &io, logits, NULL, &err)
                               : rb_session_feed(s, &next, 1, &io, logits, NULL, &err);
         if (st != RB_OK) {

@@ -25,12 +25,6 @@ static int decode_threads(const rb_model *m)
     return old;
 }
 
-/* what `retrobench generate` seeds the state of the token at pos with */
-static uint64_t state_seed(uint64_t seed, int pos)
-{
-    return seed * 0x9E3779B97F4A7C15ull + (uint64_t)pos * 0xD1B54A32D192ED03ull + 1;
-}
-
 static void parse_exit(lua_State *L, const char *fn, int opts, rb_exit_rule *ex, int *use)
 {
     *use = 0;
@@ -159,7 +153,7 @@ static int m_generate(lua_State *L)
     rb_rng rng;
     rb_rng_seed(&rng, (uint64_t)seed);
     rb_infer_opts io = {.depth = (int)depth, .exit = use_exit ? &ex : NULL};
-    io.seed = state_seed((uint64_t)seed, 0);
+    io.seed = (uint64_t)seed; /* s_0 per (seed, position): rb_draw_state_row */
     if (rb_session_feed(r->s, r->ids, (int)n_ids, &io, r->logits, NULL, &err) != RB_OK) lh_engine_error(L, fn, &err);
     const int bos = rb_tokenizer_bos(tok);
     const rb_loaded_model *tl = mm->tok_lm ? mm->tok_lm : &mm->lm;
@@ -182,7 +176,6 @@ static int m_generate(lua_State *L)
         generated++;
         if (generated == n_new) break;
         int used = 0;
-        io.seed = state_seed((uint64_t)seed, rb_session_pos(r->s));
         if (rb_session_feed(r->s, &next, 1, &io, r->logits, &used, &err) != RB_OK) lh_engine_error(L, fn, &err);
         depth_sum += used;
     }
@@ -260,7 +253,6 @@ static int m_trace(lua_State *L)
             done_res(L, res_idx);
             return lh_raise_stop(L, " during model:trace");
         }
-        io.seed = (uint64_t)seed + (uint64_t)rb_session_pos(r->s);
         rb_status st = t == 0 ? rb_session_feed(r->s, r->ids, (int)n_ids, &io, r->logits, NULL, &err)
                               : rb_session_feed(r->s, &next, 1, &io, r->logits, NULL, &err);
         if (st != RB_OK) lh_engine_error(L, fn, &err);

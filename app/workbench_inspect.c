@@ -9,13 +9,6 @@
 #include "rb_tokenizer.h"
 #include "vw_text.h"
 
-/* The initial-state seed of the feed at position pos: the formula
- * `retrobench generate` uses (app/cmd_generate.c), so answers match it. */
-static uint64_t state_seed(uint64_t seed, int pos)
-{
-    return seed * 0x9E3779B97F4A7C15ull + (uint64_t)pos * 0xD1B54A32D192ED03ull + 1;
-}
-
 int wb_inspect_init(wb_inspect *in, const wb_inspect_opts *o, char *err, size_t cap)
 {
     memset(in, 0, sizeof *in);
@@ -110,7 +103,7 @@ static int ensure_session(wb_inspect *in, wb *w)
 
 static int feed(wb_inspect *in, const int32_t *t, int n, int depth, rb_trace *tr, rb_error *err)
 {
-    rb_infer_opts io = {.depth = depth, .seed = state_seed(in->o.seed, rb_session_pos(in->sess)), .trace = tr};
+    rb_infer_opts io = {.depth = depth, .seed = in->o.seed, .trace = tr}; /* s_0 per (seed, position), as generate */
     return rb_session_feed(in->sess, t, n, &io, in->logits, NULL, err) == RB_OK ? 0 : -1;
 }
 
