@@ -179,7 +179,7 @@ same_run "rank 1 killed at $at, resumed on 1 process" "$tmp/ref24k" "$tmp/kill" 
   pass "data missing on rank 1: every rank stops (exit $rc), naming the file" ||
   fail "data missing on rank 1: exit $rc: $(grep -v '^--\|^ *$' "$tmp/md.out" | head -6)"
 "${mpi[@]}" -np 2 "$rb" loss -m "$tmp/s.safetensors" --data "$tmp/d.rbtok" > "$tmp/loss.out" 2>&1; rc=$?
-[ $rc -eq 2 ] && grep -q "only \`train\` runs as a group" "$tmp/loss.out" && pass "loss under mpirun -np 2: refused" ||
+[ $rc -eq 2 ] && grep -q "only \`train\` and \`run\` run as a group" "$tmp/loss.out" && pass "loss under mpirun -np 2: refused" ||
   fail "loss under mpirun: exit $rc: $(head -3 "$tmp/loss.out")"
 
 [ $fails -eq 0 ] && echo "all passed" || echo "$fails failure(s)"

@@ -69,7 +69,7 @@ EOF
 
 "$rb" train "${args[@]}" --out "$tmp/ref" 2>/dev/null || fail "the uninterrupted run"
 
-checked=0 refused_live=0 refused_after=0 stale=0
+checked=0 refused_live=0 refused_after=0 stale=0 locked=0
 for i in $(seq 1 20); do
   "$rb" train "${args[@]}" --resume --out "$k" 2> "$tmp/a$i.err" &
   a=$!
@@ -101,6 +101,9 @@ for i in $(seq 1 20); do
   fi
   kill -KILL $a 2>/dev/null
   wait $a 2>/dev/null
+  # a kill during start-up may come before the trainer took the lock: then
+  # there is no stale lock of its own to report
+  held=0; grep -q "^pid $a " "$k/run.lock" 2>/dev/null && held=1
   grep -q "is finished" "$tmp/a$i.err" && fail "the run finished before kill $i (kill moments are progress-based; this should not happen)"
   # every complete checkpoint is whole; the new ones load
   files=()
@@ -126,7 +129,10 @@ for i in $(seq 1 20); do
   else
     fail "kill $i: train without --resume: status $rc: $(head -1 "$tmp/c$i.err")"
   fi
-  grep -q "was stale.*pid $a" "$tmp/c$i.err" && stale=$((stale + 1))
+  if [ $held -eq 1 ]; then
+    locked=$((locked + 1))
+    grep -q "was stale.*pid $a" "$tmp/c$i.err" && stale=$((stale + 1))
+  fi
 done
 
 "$rb" train "${args[@]}" --resume --out "$k" 2> "$tmp/final.err" || fail "the final resume: $(tail -2 "$tmp/final.err")"
@@ -137,9 +143,10 @@ if diff <(clockless "$tmp/ref/metrics.jsonl") <(clockless "$k/metrics.jsonl") > 
 else
   fail "the resumed run differs from the uninterrupted one:"; head -4 "$tmp/diff"
 fi
-[ "$stale" -eq 20 ] || fail "only $stale of 20 trainers after a kill reported the killed trainer's lock as stale"
+[ "$locked" -ge 10 ] || fail "only $locked of 20 trainers were killed holding the lock (the kill moments are too early)"
+[ "$stale" -eq "$locked" ] || fail "only $stale of $locked trainers killed holding the lock were reported stale"
 echo "ok: $checked checkpoint folders finished by killed trainers, all whole and loading, none lost; $refused_live trainers refused by a live lock;" \
-     "$refused_after trainers without --resume refused; $stale stale locks taken over;" \
+     "$refused_after trainers without --resume refused; $stale of $locked stale locks reported;" \
      "$(ls -d "$k"/step-* | wc -l) checkpoint folders kept; $(du -sh "$k" | cut -f1)," \
      "${SECONDS} s"
 
