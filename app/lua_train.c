@@ -55,6 +55,7 @@ struct lh_run {
     const app_run_phase_info *pinfo;
     const char *ck_dir, *ck_name;
     int64_t ck_step;
+    const lh_model *mm;       /* the model trained (for the sink's phase hook) */
     /* the result */
     double flops_total;
     int n_final[APP_RUN_MAX_PHASES];
@@ -266,6 +267,11 @@ static void r_phase_start(void *u, const app_run_phase_info *p)
            p->phase, p->n_phases, (long long)p->cfg->steps, p->cfg->grad_accum, p->cfg->batch, p->seq_len,
            rb_config_is_recurrent(&p->model->cfg) ? p->cfg->rbar.max_value : 0,
            p->cfg->optim.kind == RB_OPTIM_MUON ? "Muon + AdamW" : "AdamW", p->dir);
+    lua_host *h = lh_host(r->L);
+    if (h->o.sink.phase) {
+        lh_model_view v = {r->mm->be, r->mm->m, r->mm->tok_lm};
+        h->o.sink.phase(h->o.sink.user, p, &v);
+    }
     invoke(r, CB_PHASE);
 }
 
@@ -336,6 +342,8 @@ static void r_checkpoint(void *u, int phase, const char *dir, const char *name, 
     r->ck_dir = dir;
     r->ck_name = name;
     r->ck_step = step;
+    lua_host *h = lh_host(r->L);
+    if (h->o.sink.checkpoint) h->o.sink.checkpoint(h->o.sink.user, phase, dir, name, step);
     invoke(r, CB_CHECKPOINT);
 }
 
@@ -602,9 +610,11 @@ static int l_train(lua_State *L)
                             .error = r_error};
     mm->busy = 1;
     h->run = r;
+    r->mm = mm;
     app_run_result res = app_run(&spec, &cb);
     h->run = NULL;
     mm->busy = 0;
+    if (h->o.sink.phase) h->o.sink.phase(h->o.sink.user, NULL, NULL); /* the model is the script's again */
     lh_progress_end(L);
     for (int p = 0; p < n; p++) lh_recipe_release(L, &rec[p]);
     (void)model_idx;
