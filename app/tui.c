@@ -106,13 +106,6 @@ static int is_lua(const char *a)
 static int run_experiment(const char *script, int nargs, char **args, const wb_inspect_opts *io, const char *prompt,
                           double budget_s, double fps, int ascii, int mono)
 {
-    FILE *f = fopen(script, "r");
-    if (!f) {
-        fprintf(stderr, "retrobench tui: cannot read the experiment %s: %s; give the path of a Lua script "
-                        "(scripts/*.lua)\n", script, strerror(errno));
-        return 2;
-    }
-    fclose(f);
     char err[256];
     wb_inspect insp;
     if (wb_inspect_init(&insp, io, err, sizeof err) != 0) {
@@ -212,9 +205,18 @@ int cmd_tui(int argc, char **argv)
                         "RUN_DIR (follow a run); see 'retrobench tui --help'\n");
         return 2;
     }
+    if (script) {
+        FILE *f = fopen(script, "r");
+        if (!f) {
+            fprintf(stderr, "retrobench tui: cannot read the experiment %s: %s; give the path of a Lua script "
+                            "(scripts/*.lua)\n", script, strerror(errno));
+            return 2;
+        }
+        fclose(f);
+    }
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "retrobench tui: needs a terminal on stdin and stdout (for a run without one use "
-                        "retrobench train)\n");
+                        "retrobench train, or retrobench run EXP.lua)\n");
         return 2;
     }
     for (int i = 1; i < io.n_depths; i++)
