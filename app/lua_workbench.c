@@ -12,6 +12,7 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vw_text.h"
@@ -142,7 +143,21 @@ static void s_phase(void *u, const app_run_phase_info *p, const lh_model_view *m
     if (!p) { /* the run ended: the model is the script's again (it may close it) */
         s->training = 0;
         s->repause = 0;
-        if (s->insp && s->have_view) wb_inspect_set_model(s->insp, s->w, NULL);
+        if (s->insp && s->have_view) { /* the last answers stay on screen */
+            vw_answers *keep = malloc(sizeof *keep);
+            if (keep) {
+                vw_snapshot *sn = wb_edit(s->w);
+                memcpy(keep, &sn->answers, sizeof *keep);
+                wb_commit(s->w);
+            }
+            wb_inspect_set_model(s->insp, s->w, NULL);
+            if (keep) {
+                vw_snapshot *sn = wb_edit(s->w);
+                memcpy(&sn->answers, keep, sizeof *keep);
+                wb_commit(s->w);
+                free(keep);
+            }
+        }
         s->have_view = 0;
         vw_snapshot *sn = wb_edit(s->w);
         sn->status.training = 0;

@@ -11,7 +11,7 @@
 #  - the Lua line (:) runs against the live state, its print in the log,
 #    and a control request made while paused reaches the run;
 #  - q during training leaves a restored terminal and a loadable newest
-#    checkpoint past the paused step;
+#    checkpoint past the paused step; SIGTERM too, with status 143;
 #  - a script error shows its traceback in the log pane, the accuracy pane
 #    shows the script's rb.eval, and q leaves a restored terminal, status 1;
 #  - `retrobench` with no arguments opens scripts/default.lua in the
@@ -95,6 +95,21 @@ last=$(ls -d "$TMP"/run/step-* | sort | tail -1)
 [ "$(basename "$last")" \> "$ck" ] || fail "q saved no checkpoint after $ck (newest: $last)"
 loads "$last"
 echo "quit saved $(basename "$last")"
+
+# ---- SIGTERM during training: restored terminal, 143, a loadable checkpoint ----
+start 120 40 LANG=C.UTF-8 OMP_NUM_THREADS=1 -- "$RB" tui "$EXP" -- "${ARGS[@]}" steps=100000 out=run3
+wait_for "Loss  [0-9]+ steps" 60
+wait_step_above 2 30
+shell=$(T display -p -t tui '#{pane_pid}')
+pid=$(pgrep -P "$shell" -f "retrobench tui" | head -1)
+[ -n "$pid" ] || fail "cannot find the workbench's process"
+kill -TERM "$pid"
+check_restored
+[ "$(exit_status)" = 143 ] || fail "exit status $(exit_status) after SIGTERM"
+last=$(ls -d "$TMP"/run3/step-* 2>/dev/null | sort | tail -1)
+[ -n "$last" ] || fail "SIGTERM during training left no checkpoint"
+loads "$last"
+echo "SIGTERM saved $(basename "$last")"
 
 # ---- a script error: traceback in the log pane; rb.eval in the accuracy pane ----
 start 120 40 LANG=C.UTF-8 OMP_NUM_THREADS=1 -- "$RB" tui "$EXP" -- "${ARGS[@]}" steps=20 out=run2 fail=1
