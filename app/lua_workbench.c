@@ -137,26 +137,37 @@ static void s_between(void *u)
     wb_between_steps(s->w, 0.0);
 }
 
+static int wb_lua_idle(void *ctx, wb *w);
+
 static void s_phase(void *u, const app_run_phase_info *p, const lh_model_view *m)
 {
     wb_sink_state *s = u;
     if (!p) { /* the run ended: the model is the script's again (it may close it) */
         s->training = 0;
         s->repause = 0;
-        if (s->insp && s->have_view) { /* the last answers stay on screen */
+        if (s->insp && s->have_view) {
+            /* the trained model's answers (and trace) finished while it is
+               still ours, for up to 10 s, then kept on screen */
+            double t0 = wb_now(s->w);
+            while (!atomic_load(wb_stop_flag(s->w)) && wb_now(s->w) - t0 < 10 && wb_lua_idle(NULL, s->w)) {
+            }
             vw_answers *keep = malloc(sizeof *keep);
-            if (keep) {
+            vw_trace *keep_tr = malloc(sizeof *keep_tr);
+            if (keep && keep_tr) {
                 vw_snapshot *sn = wb_edit(s->w);
                 memcpy(keep, &sn->answers, sizeof *keep);
+                memcpy(keep_tr, &sn->trace, sizeof *keep_tr);
                 wb_commit(s->w);
             }
             wb_inspect_set_model(s->insp, s->w, NULL);
-            if (keep) {
+            if (keep && keep_tr) {
                 vw_snapshot *sn = wb_edit(s->w);
                 memcpy(&sn->answers, keep, sizeof *keep);
+                memcpy(&sn->trace, keep_tr, sizeof *keep_tr);
                 wb_commit(s->w);
-                free(keep);
             }
+            free(keep);
+            free(keep_tr);
         }
         s->have_view = 0;
         vw_snapshot *sn = wb_edit(s->w);
@@ -293,6 +304,19 @@ void lua_wb_command(void *host, wb *w, const wb_cmd *c)
     case WB_CMD_SELECT:
     case WB_CMD_ITER:
         if (!s->insp) break;
+        if (c->kind == WB_CMD_SELECT && !s->have_view) { /* say why no trace comes */
+            vw_snapshot *sn = wb_edit(w);
+            vw_trace *t = &sn->trace;
+            t->answers_id = sn->answers.id;
+            t->row = c->row;
+            t->token = c->token;
+            t->iters = 0;
+            t->state = VW_TRACE_UNAVAILABLE;
+            snprintf(t->note, sizeof t->note, "no model: traced only while rb.train trains "
+                                              "(then: tui -m CHECKPOINT)");
+            wb_commit(w);
+            break;
+        }
         if (c->kind == WB_CMD_PROMPT && !s->have_view)
             wb_log(w, VW_LOG_INFO, "the prompt is answered once a training run's model is there");
         wb_inspect_command(s->insp, w, c);
