@@ -469,6 +469,21 @@ static int l_eval(lua_State *L)
     }
     if (st != RB_OK) lh_engine_error(L, fn, &err);
     if (group_out) lh_group_wait(L, fn);
+    lua_host *h = lh_host(L);
+    if (h->o.sink.eval) { /* the workbench's accuracy pane */
+        lh_eval_round e;
+        memset(&e, 0, sizeof e);
+        int nd = rb_eval_tally_count(r->tally);
+        for (int i = 0; i < nd && e.n < LH_EVAL_MAX_DEPTHS; i++) {
+            rb_eval_depth_summary s;
+            rb_eval_tally_get(r->tally, i, &s);
+            if (i == 0) e.items = s.n;
+            e.depth[e.n] = s.depth;
+            e.accuracy[e.n] = s.accuracy[0];
+            e.flops[e.n++] = s.mean_flops;
+        }
+        if (e.n) h->o.sink.eval(h->o.sink.user, &e);
+    }
     lua_createtable(L, 0, 6);
     push_summary(L, &cfg, r->tally);
     lua_setfield(L, -3, "accuracy");

@@ -29,6 +29,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "rb_backend.h"
+#include "rb_io.h"
 #include "rb_train.h"
 #include "runner.h"
 
@@ -43,6 +45,24 @@ typedef enum {
     LH_LOG_WARN = 1,
     LH_LOG_ERROR = 2
 } lh_level;
+
+/* The model a training run trains, for a sink that looks at it between
+ * steps (the workbench's answers): weights, backend, tokenizer. */
+typedef struct {
+    rb_backend *be;
+    rb_model *m;
+    const rb_loaded_model *lm; /* tokenizer, special ids */
+} lh_model_view;
+
+/* One rb.eval: accuracy per test depth. */
+#define LH_EVAL_MAX_DEPTHS 16
+typedef struct {
+    int n;
+    int depth[LH_EVAL_MAX_DEPTHS];
+    double accuracy[LH_EVAL_MAX_DEPTHS]; /* 0..1 */
+    double flops[LH_EVAL_MAX_DEPTHS];    /* mean inference FLOPs per answer */
+    int64_t items;                       /* answers at the first depth */
+} lh_eval_round;
 
 /* Where everything a script shows goes. Every callback may be NULL. */
 typedef struct {
@@ -60,6 +80,16 @@ typedef struct {
     /* a safe point between units of work (training steps, evaluation
        batches, answers): the workbench drains its command queue here */
     void (*between_steps)(void *user);
+    /* rb.train: each phase's start (model: the model trained, borrowed
+       until the run ends), then p = NULL when the run has ended */
+    void (*phase)(void *user, const app_run_phase_info *p, const lh_model_view *model);
+    /* rb.train: a checkpoint was written at dir/name */
+    void (*checkpoint)(void *user, int phase, const char *dir, const char *name, int64_t step);
+    /* rb.eval finished: accuracy per depth (the first extraction rule) */
+    void (*eval)(void *user, const lh_eval_round *e);
+    /* rb.workbench_prompt: the prompt answered at every depth at each
+       validation; returns 1 when someone shows it (a workbench) */
+    int (*prompt)(void *user, const char *text, const char *expect);
 } lua_host_sink;
 
 typedef struct {

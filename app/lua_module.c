@@ -63,6 +63,19 @@ static int l_poll(lua_State *L)
     return 0;
 }
 
+/* rb.workbench_prompt(text [, expect]) -> shown: the workbench answers
+ * text at every test depth after each validation of a training run (marked
+ * right when the answer contains expect); headless it does nothing and
+ * returns false */
+static int l_workbench_prompt(lua_State *L)
+{
+    const char *text = luaL_checkstring(L, 1);
+    const char *expect = luaL_optstring(L, 2, "");
+    lua_host *h = lh_host(L);
+    lua_pushboolean(L, h->o.sink.prompt ? h->o.sink.prompt(h->o.sink.user, text, expect) : 0);
+    return 1;
+}
+
 int lh_open_module(lua_State *L)
 {
     lua_newtable(L);
@@ -79,6 +92,8 @@ int lh_open_module(lua_State *L)
     lua_setfield(L, -2, "api");
     lua_pushcfunction(L, l_poll);
     lua_setfield(L, -2, "poll");
+    lua_pushcfunction(L, l_workbench_prompt);
+    lua_setfield(L, -2, "workbench_prompt");
     lua_pushstring(L, RB_VERSION);
     lua_setfield(L, -2, "version");
     lua_newtable(L);

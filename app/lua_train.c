@@ -56,6 +56,11 @@ struct lh_run {
     const app_run_phase_info *pinfo;
     const char *ck_dir, *ck_name;
     int64_t ck_step;
+    const lh_model *mm;       /* the model trained (for the sink's phase hook) */
+    /* a control for lines run while the sink holds the run at a checkpoint
+       (the workbench's pause after a save): its requests reach the next step */
+    app_run_control last_ctl, carry;
+    int have_last, have_carry;
     /* the result */
     double flops_total;
     int n_final[APP_RUN_MAX_PHASES];
@@ -267,6 +272,11 @@ static void r_phase_start(void *u, const app_run_phase_info *p)
            p->phase, p->n_phases, (long long)p->cfg->steps, p->cfg->grad_accum, p->cfg->batch, p->seq_len,
            rb_config_is_recurrent(&p->model->cfg) ? p->cfg->rbar.max_value : 0,
            p->cfg->optim.kind == RB_OPTIM_MUON ? "Muon + AdamW" : "AdamW", p->dir);
+    lua_host *h = lh_host(r->L);
+    if (h->o.sink.phase) {
+        lh_model_view v = {r->mm->be, r->mm->m, r->mm->tok_lm};
+        h->o.sink.phase(h->o.sink.user, p, &v);
+    }
     invoke(r, CB_PHASE);
 }
 
@@ -292,8 +302,18 @@ static int r_step(void *u, int phase, const rb_train_metrics *m, app_run_control
                     (long long)r->steps[phase - 1], m->loss, m->skipped ? " (skipped)" : "", m->rbar, m->lr_mult,
                     r->sec > 0 ? r->tok / r->sec : 0.0);
     r->ctl = ctl;
+    if (r->have_carry) { /* asked for while held at the last checkpoint */
+        ctl->stop |= r->carry.stop;
+        ctl->save |= r->carry.save;
+        ctl->validate |= r->carry.validate;
+        if (r->carry.lr_scale != r->last_ctl.lr_scale) ctl->lr_scale = r->carry.lr_scale;
+        if (r->carry.rbar != r->last_ctl.rbar) ctl->rbar = r->carry.rbar;
+        r->have_carry = 0;
+    }
     invoke(r, CB_STEP);
     if (!r->cb_error) lh_safe_point(r->L); /* the workbench's commands and queued Lua lines */
+    r->last_ctl = *ctl;
+    r->have_last = 1;
     r->ctl = NULL;
     return r->cb_error != NULL;
 }
@@ -337,6 +357,23 @@ static void r_checkpoint(void *u, int phase, const char *dir, const char *name, 
     r->ck_dir = dir;
     r->ck_name = name;
     r->ck_step = step;
+    lua_host *h = lh_host(r->L);
+    if (h->o.sink.checkpoint) {
+        /* the sink may hold the run here and run Lua lines: they get a
+           control whose requests are applied at the next step */
+        app_run_control held = r->last_ctl;
+        held.stop = held.save = held.validate = 0;
+        if (r->have_last && !r->ctl) r->ctl = &held;
+        h->o.sink.checkpoint(h->o.sink.user, phase, dir, name, step);
+        if (r->ctl == &held) {
+            r->ctl = NULL;
+            if (held.stop || held.save || held.validate || held.lr_scale != r->last_ctl.lr_scale ||
+                held.rbar != r->last_ctl.rbar) {
+                r->carry = held;
+                r->have_carry = 1;
+            }
+        }
+    }
     invoke(r, CB_CHECKPOINT);
 }
 
@@ -606,9 +643,11 @@ static int l_train(lua_State *L)
                             .error = r_error};
     mm->busy = 1;
     h->run = r;
+    r->mm = mm;
     app_run_result res = app_run(&spec, &cb);
     h->run = NULL;
     mm->busy = 0;
+    if (h->o.sink.phase) h->o.sink.phase(h->o.sink.user, NULL, NULL); /* the model is the script's again */
     lh_progress_end(L);
     for (int p = 0; p < n; p++) lh_recipe_release(L, &rec[p]);
     (void)model_idx;

@@ -4,13 +4,16 @@
  * (print and log lines into the log pane, training steps and validations
  * into the curves, the progress line into the worker status); WB_CMD_LUA
  * lines run between training steps (or at once when no script runs),
- * WB_CMD_SAVE saves the run in progress; quitting the workbench is the
- * host's stop flag. */
+ * WB_CMD_SAVE saves the run in progress, WB_CMD_PAUSE holds the script at
+ * its next safe point, prompts and depth steps go to the inspector on the
+ * model being trained (answers refreshed at each validation); quitting the
+ * workbench is the host's stop flag (a training run saves first). */
 #ifndef RB_APP_LUA_WORKBENCH_H
 #define RB_APP_LUA_WORKBENCH_H
 
 #include "lua_host.h"
 #include "workbench.h"
+#include "workbench_inspect.h"
 
 typedef struct {
     const char *script;      /* the experiment */
@@ -18,7 +21,9 @@ typedef struct {
     char *const *argv;
     double budget_seconds;   /* 0: none */
     long long budget_instructions;
+    wb_inspect *insp;        /* the answers pane on the trained model (NULL: none) */
     lh_result result;        /* after lua_wb_main returns */
+    int stop_value;          /* lua_host_stop_value when LH_STOPPED */
     char error[4096];        /* its message when not LH_OK */
 } lua_wb_job;
 

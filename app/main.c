@@ -11,7 +11,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: retrobench                      the default experiment (builds sample-data/ once)\n"
+            "usage: retrobench                      the default experiment (scripts/default.lua) in the workbench\n"
             "       retrobench <command> [options]\n"
             "commands:\n"
             "  info -m MODEL            architecture, layer map, parameter counts, FLOPs/token\n"
@@ -27,7 +27,7 @@ static void usage(FILE *f)
             "  eval -m MODEL --data FILE.jsonl [--depths 1,2,4,8,16,32] [--shots N] [--limit N] [-o OUT]\n"
             "                           GSM8K-protocol accuracy per test depth (EVAL.md)\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
-            "  tui -m MODEL | --watch RUN_DIR   the workbench: answers per depth, convergence, a run's curves\n"
+            "  tui EXP.lua | -m MODEL | --watch RUN_DIR   the workbench: an experiment, answers per depth, a run's curves\n"
             "  run EXP.lua [-- ARGS]    a Lua experiment script, headless (docs/lua-api.md)\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
     rb_blas_env_fix(argc, argv);
     app_signals_init();
     if (app_device_take_options(&argc, argv)) return 2;
-    if (argc < 2) return app_dist_command_ok("demo") ? cmd_demo(argc, argv) : 2;
+    if (argc < 2) return app_dist_command_ok("tui") ? cmd_default(argc, argv) : 2; /* cmd_default.c */
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;

@@ -200,6 +200,17 @@ int wb_paused(wb *w)
     return p;
 }
 
+void wb_set_paused(wb *w, int paused)
+{
+    pthread_mutex_lock(&w->q_mu);
+    w->paused = paused;
+    pthread_cond_broadcast(&w->q_cv);
+    pthread_mutex_unlock(&w->q_mu);
+    vw_snapshot *s = wb_edit(w);
+    s->status.paused = paused;
+    wb_commit(w);
+}
+
 void wb_set_handlers(wb *w, const wb_handlers *h)
 {
     pthread_mutex_lock(&w->q_mu);

@@ -89,5 +89,8 @@ void wb_idle_loop(wb *w, void *unused);
 /* Set by wb_quit; a runner polls it (also from inside a step). */
 atomic_int *wb_stop_flag(wb *w);
 int wb_paused(wb *w);
+/* Pause or resume from the worker (a save asked for while paused lets the
+ * run reach its checkpoint, then pauses it again). */
+void wb_set_paused(wb *w, int paused);
 
 #endif

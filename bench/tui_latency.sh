@@ -11,12 +11,15 @@
 #            32: while the worker computes the top tokens of every
 #            iteration (the header says "busy"), Left/Right as above;
 #   train    --watch on a `retrobench train` run started beside it (both
-#            OpenMP threads busy training): g toggles the loss plot's axis.
+#            OpenMP threads busy training): g toggles the loss plot's axis;
+#   exp      `tui EXP.lua` (tests/tui/exp_tiny.lua): the workbench's own
+#            worker trains (2 OpenMP threads) and answers the prompt between
+#            steps: g as above.
 # Each run reports the workbench's own figures (RB_TUI_LATENCY: from reading
 # a key to the redrawn screen written; frames per second; the longest gap
 # between idle frames) and the end-to-end time seen from tmux (send-keys
 # until capture-pane shows the change; includes tmux's round trips), and
-# the busy and train medians as ratios to the idle one.
+# the busy, train and exp medians as ratios to the idle one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RB=$PWD/build/retrobench
@@ -99,9 +102,17 @@ kill "$TRAIN_PID" 2>/dev/null || true
 wait "$TRAIN_PID" 2>/dev/null || true
 TRAIN_PID=
 
+echo "== exp: tui EXP.lua, the worker training (2 OpenMP threads)" >&2
+run exp "$RB" tui "$PWD/tests/tui/exp_tiny.lua" -- base="$A/stories260K/stories260K.bin" tok="$A/stories260K/tok512.bin" \
+    text="$A/tinystories/tinystories_sample.txt" steps=100000 out=exprun
+wait_for "Loss  [0-9]+ steps" 120
+python3 bench/tui_keys.py "$SOCK" b ' (log|linear)  (last [0-9]+  )?rbar' g 100 0.06 >"$TMP/exp.keys"
+exp_steps=$(T capture-pane -p -t b | sed -n 's/.*Loss  \([0-9]*\) steps.*/\1/p' | head -1)
+finish exp
+
 echo
 printf '%-6s %-44s %-34s %s\n' run "workbench: key->screen median/p90/worst ms" "frames/s (worst gap between clock frames, ms)" "tmux end-to-end median/worst ms"
-for n in idle busy train; do
+for n in idle busy train exp; do
     s=$(grep '^summary' "$TMP/$n.lat")
     k=$(grep '^summary' "$TMP/$n.keys")
     f() { echo "$s" | sed -n "s/.* $1 \([0-9.]*\).*/\1/p"; }
@@ -110,6 +121,6 @@ for n in idle busy train; do
         "$(f fps), $(f clock_fps) on the clock ($(f worst_frame_gap_ms))" "$(g median_ms) / $(g worst_ms) (missed $(g missed))"
 done
 med() { grep '^summary' "$TMP/$1.lat" | sed -n 's/.* median_ms \([0-9.]*\).*/\1/p'; }
-python3 -c "import sys; i,b,t=map(float,sys.argv[1:]); print(f'ratio busy/idle {b/i:.2f}  train/idle {t/i:.2f} (workbench key->screen medians)')" \
-    "$(med idle)" "$(med busy)" "$(med train)"
-echo "worker busy before/after the busy run's presses: $busy_before/$busy_after; training steps seen by the watch run: $steps_seen"
+python3 -c "import sys; i,b,t,e=map(float,sys.argv[1:]); print(f'ratio busy/idle {b/i:.2f}  train/idle {t/i:.2f}  exp/idle {e/i:.2f} (workbench key->screen medians)')" \
+    "$(med idle)" "$(med busy)" "$(med train)" "$(med exp)"
+echo "worker busy before/after the busy run's presses: $busy_before/$busy_after; training steps seen by the watch run: $steps_seen; by the exp run: $exp_steps"

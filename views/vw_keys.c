@@ -30,7 +30,7 @@ static const vw_binding keymap[] = {
     {'+', '=', 0, VW_ACT_STEPS_FEWER, "+", "loss: fewer recent steps"},
     {'-', '_', 0, VW_ACT_STEPS_MORE, "-", "loss: more steps"},
     {'0', 0, 0, VW_ACT_STEPS_ALL, "0", "loss: the whole run"},
-    {' ', 0, 0, VW_ACT_PAUSE, "Space", "pause / resume training"},
+    {' ', 'P', 0, VW_ACT_PAUSE, "Space  P", "pause / resume training"},
     {'s', 0, 0, VW_ACT_SAVE, "s", "save a checkpoint now"},
     {'r', 0, 0, VW_ACT_RELOAD, "r", "load the newest checkpoint"},
     {'a', 0, 0, VW_ACT_AUTO_RELOAD, "a", "auto-load checkpoints"},

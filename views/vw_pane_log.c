@@ -59,8 +59,8 @@ void vw_pane_accuracy(vw_grid *g, vw_rect r, const vw_snapshot *s, const vw_ui *
     if (r.w <= 0 || r.h <= 0) return;
     if (s->n_evals == 0) {
         vw_span sp[4];
-        const char *msg = "no evaluation yet: accuracy per depth comes from the evaluator "
-                          "during training (retrobench eval)";
+        const char *msg = "no evaluation yet: accuracy per depth comes from the "
+                          "experiment's evaluations (rb.eval)";
         int n = vw_text_wrap(msg, strlen(msg), r.w, g->utf8, 1, sp, 4);
         for (int i = 0; i < n && i < 4 && i < r.h; i++)
             vw_grid_text(g, r.x, r.y + i, r.w, msg + sp[i].begin, (size_t)(sp[i].end - sp[i].begin), VW_ST_DIM);

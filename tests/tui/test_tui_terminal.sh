@@ -24,7 +24,8 @@ for args in "" "-m x --watch y" "experiment.lua" "-m s121.safetensors --depths 4
     [ "$st" = 2 ] || fail "tui $args: exit status $st, expected 2"
     [ "$(wc -l <"$TMP/err.txt")" -ge 1 ] || fail "tui $args: no error message"
 done
-grep -q "Lua host" <(cd "$TMP" && "$RB" tui experiment.lua 2>&1 || true) || fail "EXP.lua: no word about the Lua host"
+grep -q "cannot read the experiment experiment.lua" <(cd "$TMP" && "$RB" tui experiment.lua 2>&1 || true) ||
+    fail "EXP.lua: a missing script is not named"
 
 # ASCII under LANG=C
 start 100 30 LANG=C LC_ALL=C -- "$RB" tui -m s121.safetensors --depths 1,2,4 -n 8

@@ -39,7 +39,14 @@ for i in $(seq 1 600); do
 done
 [ "$now" -gt "$first" ] || fail "the loss plot stayed at $first steps while training ran"
 echo "loss plot: $first steps, then $now"
-wait_for "step $now" 5 # the status pane follows
+# the status pane follows: its step reaches the plot's (it may have moved on)
+status_step() { screen | sed -n 's/.*step \([0-9]*\)\(\/[0-9]*\)\? *phase.*/\1/p' | head -1; }
+for i in $(seq 1 100); do
+    st=$(status_step)
+    [ -n "$st" ] && [ "$st" -ge "$now" ] && break
+    sleep 0.1
+done
+[ -n "$st" ] && [ "$st" -ge "$now" ] || fail "the status pane's step (${st:-none}) never reached the plot's $now"
 wait_for "val r=4" 60  # validation per depth
 wait_for "newest step-000000[0-9][0-9]" 60
 wait_for "step [0-9]+/$STEPS" 10 # total steps from the checkpoint's metadata
@@ -55,12 +62,11 @@ BG_PID=
 wait_for "step $STEPS/$STEPS .*finished" 30
 wait_for "Loss  $STEPS steps" 10
 
+# after a resize, wait for a valid redrawn screen rather than a fixed time
 T resize-window -t tui -x 80 -y 24
-sleep 0.5
-valid_layout 80 24 6 --title "Loss" --title "Status"
+wait_valid_layout 80 24 6 --title "Loss" --title "Status"
 T resize-window -t tui -x 200 -y 60
-sleep 0.5
-valid_layout 200 60 6 --title "Loss" --title "sampled n+k"
+wait_valid_layout 200 60 6 --title "Loss" --title "sampled n+k"
 
 # SIGTERM: restored terminal, status 143
 shell=$(T display -p -t tui '#{pane_pid}')

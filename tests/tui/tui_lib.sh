@@ -90,6 +90,18 @@ valid_layout() {
     python3 "$HERE/check_screen.py" "$TMP/screen.txt" "$@" || fail "invalid layout (above)"
 }
 
+# wait_valid_layout ARGS...: valid_layout once the screen passes (up to 10 s;
+# a resize takes a frame or two to redraw on a loaded machine)
+wait_valid_layout() {
+    local i=0
+    while [ $((i += 1)) -le 100 ]; do
+        screen >"$TMP/screen.txt"
+        python3 "$HERE/check_screen.py" "$TMP/screen.txt" "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    valid_layout "$@"
+}
+
 # A stories260K cut to (1,2,1) and a little TinyStories data, in $TMP.
 make_model() {
     need_asset stories260K/stories260K.bin

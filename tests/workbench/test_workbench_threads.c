@@ -213,6 +213,77 @@ START_TEST(test_runner_threads)
 }
 END_TEST
 
+/* ---- save while paused (app/lua_workbench.c's protocol): the runner
+ * saves after its step callback returns, so the pause is let go for the
+ * save and taken again (wb_set_paused) at the checkpoint, before the next
+ * step ---- */
+typedef struct {
+    atomic_int steps, saved_at, repause, checkpoints, done;
+} saver;
+
+static void saver_command(void *ctx, wb *w, const wb_cmd *c)
+{
+    saver *r = ctx;
+    if (c->kind != WB_CMD_SAVE) return;
+    atomic_store(&r->repause, 1); /* "control:save()": applied after the callback returns */
+    if (wb_paused(w)) wb_set_paused(w, 0);
+}
+
+static void saver_main(wb *w, void *arg)
+{
+    saver *r = arg;
+    for (int i = 1; i < 1000000; i++) {
+        struct timespec t = {0, 20000L};
+        nanosleep(&t, NULL);
+        atomic_store(&r->steps, i);
+        if (wb_between_steps(w, 0.0)) break; /* the step callback */
+        if (atomic_exchange(&r->repause, 0)) { /* the runner saves, then the checkpoint callback */
+            atomic_store(&r->saved_at, i);
+            atomic_fetch_add(&r->checkpoints, 1);
+            wb_set_paused(w, 1);
+            if (wb_service(w)) break; /* held again, before the next step */
+        }
+    }
+    atomic_store(&r->done, 1);
+}
+
+START_TEST(test_save_while_paused)
+{
+    wb *w = wb_create(VW_MODE_TRAIN);
+    static saver r;
+    memset(&r, 0, sizeof r);
+    wb_handlers h = {&r, saver_command, NULL, 1};
+    wb_set_handlers(w, &h);
+    ck_assert_int_eq(wb_start(w, saver_main, &r), 0);
+    for (int i = 0; i < 400 && atomic_load(&r.steps) < 10; i++) sleep_ms(5);
+    wb_cmd c = cmd(WB_CMD_PAUSE, 0, 0, 0, NULL);
+    wb_post(w, &c);
+    for (int i = 0; i < 200 && !wb_paused(w); i++) sleep_ms(5);
+    ck_assert(wb_paused(w));
+    sleep_ms(30);
+    int held = atomic_load(&r.steps);
+    c = cmd(WB_CMD_SAVE, 0, 0, 0, NULL);
+    wb_post(w, &c);
+    for (int i = 0; i < 400 && atomic_load(&r.checkpoints) == 0; i++) sleep_ms(5);
+    ck_assert_int_eq(atomic_load(&r.checkpoints), 1);
+    ck_assert_int_eq(atomic_load(&r.saved_at), held); /* saved at the paused step */
+    sleep_ms(100);
+    ck_assert_int_eq(atomic_load(&r.steps), held); /* and paused again */
+    ck_assert(wb_paused(w));
+    static vw_snapshot snap;
+    wb_copy(w, &snap, NULL);
+    ck_assert(snap.status.paused);
+    c = cmd(WB_CMD_PAUSE, 0, 0, 0, NULL); /* resume */
+    wb_post(w, &c);
+    for (int i = 0; i < 400 && atomic_load(&r.steps) == held; i++) sleep_ms(5);
+    ck_assert_int_gt(atomic_load(&r.steps), held);
+    wb_quit(w);
+    wb_join(w);
+    ck_assert(atomic_load(&r.done));
+    wb_destroy(w);
+}
+END_TEST
+
 /* ---- the idle loop: long work cancelled by a newer prompt ---- */
 typedef struct {
     char current[VW_PROMPT_BYTES];
@@ -348,6 +419,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_queue_coalescing);
     tcase_add_test(tc, test_runner_threads);
+    tcase_add_test(tc, test_save_while_paused);
     tcase_add_test(tc, test_idle_cancel);
     tcase_add_test(tc, test_log_and_capture);
     suite_add_tcase(s, tc);
