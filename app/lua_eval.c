@@ -473,8 +473,8 @@ static int l_eval(lua_State *L)
     if (h->o.sink.eval) { /* the workbench's accuracy pane */
         lh_eval_round e;
         memset(&e, 0, sizeof e);
-        int nd = rb_eval_tally_count(r->tally);
-        for (int i = 0; i < nd && e.n < LH_EVAL_MAX_DEPTHS; i++) {
+        const int n_rounds = rb_eval_tally_count(r->tally);
+        for (int i = 0; i < n_rounds && e.n < LH_EVAL_MAX_DEPTHS; i++) {
             rb_eval_depth_summary s;
             rb_eval_tally_get(r->tally, i, &s);
             if (i == 0) e.items = s.n;
