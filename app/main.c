@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "  trace -m MODEL -p PROMPT [-r DEPTH]   latent convergence per iteration\n"
             "  tokenize -m MODEL_OR_TOKENIZER [--bos] TEXT | --identity\n"
             "  surgery -m BASE -o OUT --prc P,R,C | --layers \"P|R|C\"\n"
+            "  init -o OUT --tokenizer TOK --layers L --hidden H --heads N --mlp F   a random plain model\n"
             "  convert -m IN -o OUT     retrobench .safetensors, tokenizer .json or a Hugging Face folder\n"
             "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
@@ -54,7 +55,7 @@ int main(int argc, char **argv)
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
                 {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui},
-                {"eval", cmd_eval}};
+                {"eval", cmd_eval},         {"init", cmd_init}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);

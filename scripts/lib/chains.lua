@@ -1,0 +1,238 @@
+-- scripts/lib/chains.lua: the synthetic task of the embedded default
+-- experiment (docs/default-experiment.md), as a pure module: every function
+-- returns strings or tables; nothing here reads or writes files, so the same
+-- code serves make_default.lua, default.lua, shell drivers (through the
+-- standalone lua5.4) and the tests.
+--
+-- A problem is a set of assignments over single-digit values, mod 10, in
+-- shuffled order, and a question about the last variable of one chain:
+--
+--   Q: Mod 10: k=4,q=k+7,x=q-2,m=3,c=m+5,u=c+1. x=?
+--   A: Let's think step by step. x=9
+--   #### 9
+--
+-- The queried chain has `steps` operations (k=4 -> q=k+7 -> x=q-2: 2 steps)
+-- and a distractor chain of the same length sits among its statements. The
+-- worked solution states only the final value, so every hop of the chain
+-- happens inside the network while the answer digit is produced: the number
+-- of steps is the serial depth the task asks of one forward pass.
+local M = {}
+
+M.VERSION = 1
+
+-- ---------------------------------------------------------------------------
+-- A deterministic generator (splitmix64 on Lua 5.4's 64-bit integers, which
+-- wrap around): the same seed gives the same problems on every machine and
+-- every Lua 5.4 build, independent of math.random.
+
+local Rng = {}
+Rng.__index = Rng
+
+-- seed: an integer; stream: an optional integer naming an independent stream
+function M.rng(seed, stream)
+  assert(math.type(seed) == "integer", "chains.rng: the seed must be an integer")
+  local s = seed ~ ((stream or 0) * -7046029254386353131) -- 0x9E3779B97F4A7C15
+  return setmetatable({ s = s }, Rng)
+end
+
+function Rng:next64()
+  self.s = self.s + -7046029254386353131
+  local z = self.s
+  z = (z ~ (z >> 30)) * -4658895280553007687 -- 0xBF58476D1CE4E5B9
+  z = (z ~ (z >> 27)) * -7723592293110705685 -- 0x94D049BB133111EB
+  return z ~ (z >> 31)
+end
+
+-- uniform integer in [0, n): rejection on the top 62 bits, so no value is favoured
+function Rng:below(n)
+  assert(n >= 1 and n < (1 << 62))
+  local limit = (1 << 62) - ((1 << 62) % n)
+  while true do
+    local x = self:next64() >> 2
+    if x < limit then return x % n end
+  end
+end
+
+-- Fisher-Yates, in place
+function Rng:shuffle(t)
+  for i = #t, 2, -1 do
+    local j = self:below(i) + 1
+    t[i], t[j] = t[j], t[i]
+  end
+  return t
+end
+
+-- ---------------------------------------------------------------------------
+-- One problem.
+
+local LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+-- A chain of `steps` operations: a root constant and `steps` assignments
+-- v_i = v_{i-1} +/- d (d in 1..9), values mod 10. names: the variables in
+-- chain order. Returns the statements (chain order) and the final value.
+local function chain(rng, names, steps)
+  local value = rng:below(10)
+  local stmts = { names[1] .. "=" .. value }
+  for i = 1, steps do
+    local d = rng:below(9) + 1
+    local op
+    if rng:below(2) == 0 then
+      op, value = "+", (value + d) % 10
+    else
+      op, value = "-", (value - d) % 10
+    end
+    stmts[#stmts + 1] = names[i + 1] .. "=" .. names[i] .. op .. d
+  end
+  return stmts, value
+end
+
+-- A problem of `steps` steps (>= 1). Returns a table
+--   { question = ..., answer = "x=9\n#### 9", gold = "9", steps = steps,
+--     target = "x" }
+-- in GSM8K's shape (question, worked solution ending in "#### answer").
+function M.problem(rng, steps)
+  assert(math.type(steps) == "integer" and steps >= 1 and steps <= 12,
+    "chains.problem: steps must be an integer in 1..12")
+  local pool = {}
+  for i = 1, #LETTERS do pool[i] = LETTERS:sub(i, i) end
+  rng:shuffle(pool)
+  local a, b = {}, {}
+  for i = 1, steps + 1 do
+    a[i] = pool[i]
+    b[i] = pool[steps + 1 + i]
+  end
+  local sa, value = chain(rng, a, steps)
+  local sb = chain(rng, b, steps)
+  local all = {}
+  for _, s in ipairs(sa) do all[#all + 1] = s end
+  for _, s in ipairs(sb) do all[#all + 1] = s end
+  rng:shuffle(all)
+  local target = a[steps + 1]
+  local gold = tostring(value)
+  return {
+    question = "Mod 10: " .. table.concat(all, ",") .. ". " .. target .. "=?",
+    answer = target .. "=" .. gold .. "\n#### " .. gold,
+    gold = gold,
+    steps = steps,
+    target = target,
+  }
+end
+
+-- ---------------------------------------------------------------------------
+-- Splits.
+
+M.SPLITS = { train = 1, validation = 2, test = 3 }
+
+-- n problems of the named split, steps drawn uniformly from steps_list
+-- (a list of integers) or cycling through it when opts.balanced (each
+-- difficulty equally often, in order). Each split is its own stream of the
+-- seed, so the splits do not depend on each other's sizes. exclude: an
+-- optional set {question = true} of questions not to repeat (another
+-- split's), skipped and replaced.
+function M.split(seed, name, n, steps_list, opts)
+  opts = opts or {}
+  local stream = M.SPLITS[name]
+  assert(stream, "chains.split: the split must be train, validation or test, not " .. tostring(name))
+  assert(#steps_list >= 1, "chains.split: steps_list is empty")
+  local rng = M.rng(seed, stream)
+  local out = {}
+  local i = 0
+  while #out < n do
+    local steps
+    if opts.balanced then
+      steps = steps_list[(#out % #steps_list) + 1]
+    else
+      steps = steps_list[rng:below(#steps_list) + 1]
+    end
+    local p = M.problem(rng, steps)
+    i = i + 1
+    if not (opts.exclude and opts.exclude[p.question]) then out[#out + 1] = p end
+    assert(i < 4 * n + 100, "chains.split: too many repeated questions; the task is too small")
+  end
+  return out
+end
+
+-- The questions of a list of problems, as a set (for split's exclude).
+function M.question_set(problems)
+  local set = {}
+  for _, p in ipairs(problems) do set[p.question] = true end
+  return set
+end
+
+-- ---------------------------------------------------------------------------
+-- Text out.
+
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    if c == '"' then return '\\"' end
+    if c == "\\" then return "\\\\" end
+    if c == "\n" then return "\\n" end
+    return string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+M.json_string = json_string
+
+-- One JSON object per line: question, answer (GSM8K's fields), steps.
+function M.jsonl(problems)
+  local lines = {}
+  for i, p in ipairs(problems) do
+    lines[i] = '{"question": ' .. json_string(p.question) .. ', "answer": ' .. json_string(p.answer) ..
+        ', "steps": ' .. p.steps .. '}'
+  end
+  return table.concat(lines, "\n") .. (#lines > 0 and "\n" or "")
+end
+
+-- ---------------------------------------------------------------------------
+-- The tokenizer: one id per character of a closed alphabet (newline and the
+-- 95 printable ASCII characters), <unk> for anything else, <s> (BOS) and
+-- </s> (EOS) as special tokens. A Hugging Face tokenizer.json of type BPE
+-- with an explicit vocabulary and no merges, no normalizer and no
+-- pre-tokenizer, so every character is one token; the Fuse decoder joins the
+-- pieces back into the text; the post-processor puts <s> in front.
+
+function M.alphabet()
+  local chars = { "\n" }
+  for c = 32, 126 do chars[#chars + 1] = string.char(c) end
+  return chars
+end
+
+function M.tokenizer_json()
+  local pieces = { "<unk>", "<s>", "</s>" }
+  for _, c in ipairs(M.alphabet()) do pieces[#pieces + 1] = c end
+  local vocab = {}
+  for id, p in ipairs(pieces) do vocab[#vocab + 1] = "    " .. json_string(p) .. ": " .. (id - 1) end
+  local function added(id, content)
+    return '    {"id": ' .. id .. ', "content": ' .. json_string(content) ..
+        ', "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}'
+  end
+  return table.concat({
+    "{",
+    '  "version": "1.0",',
+    '  "truncation": null,',
+    '  "padding": null,',
+    '  "added_tokens": [',
+    added(0, "<unk>") .. ",",
+    added(1, "<s>") .. ",",
+    added(2, "</s>"),
+    "  ],",
+    '  "normalizer": null,',
+    '  "pre_tokenizer": null,',
+    '  "post_processor": {"type": "TemplateProcessing",',
+    '    "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],',
+    '    "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},',
+    '             {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],',
+    '    "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},',
+    '  "decoder": {"type": "Fuse"},',
+    '  "model": {"type": "BPE", "dropout": null, "unk_token": "<unk>", "continuing_subword_prefix": null,',
+    '    "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,',
+    '    "vocab": {',
+    table.concat(vocab, ",\n"),
+    "    },",
+    '    "merges": []',
+    "  }",
+    "}",
+    "",
+  }, "\n")
+end
+
+return M
