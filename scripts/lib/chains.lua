@@ -5,20 +5,21 @@
 -- standalone lua5.4) and the tests.
 --
 -- A problem is a set of assignments over single-digit values, mod 10, in
--- shuffled order, and a question about the last variable of one chain:
+-- an order unrelated to the order of computation, and a question about the
+-- last variable of one chain:
 --
---   Q: Mod 10: k=4,q=k+7,x=q-2,m=3,c=m+5,u=c+1. x=?
---   A: Let's think step by step. x=9
---   #### 9
+--   Q: Mod 10: a=f+1,b=3,c=b+5,d=e-2,e=7,f=4. d=?
+--   A: d=5
+--   #### 5
 --
--- The queried chain has `steps` operations (k=4 -> q=k+7 -> x=q-2: 2 steps)
+-- The queried chain has `steps` operations (e=7 -> d=e-2: 1 step)
 -- and a distractor chain of the same length sits among its statements. The
 -- worked solution states only the final value, so every hop of the chain
 -- happens inside the network while the answer digit is produced: the number
 -- of steps is the serial depth the task asks of one forward pass.
 local M = {}
 
-M.VERSION = 1
+M.VERSION = 2
 
 -- ---------------------------------------------------------------------------
 -- A deterministic generator (splitmix64 on Lua 5.4's 64-bit integers, which
@@ -72,7 +73,7 @@ local LETTERS = "abcdefghijklmnopqrstuvwxyz"
 -- chain order. Returns the statements (chain order) and the final value.
 local function chain(rng, names, steps)
   local value = rng:below(10)
-  local stmts = { names[1] .. "=" .. value }
+  local stmts = { value .. "=" .. names[1] }
   for i = 1, steps do
     local d = rng:below(9) + 1
     local op
@@ -81,20 +82,26 @@ local function chain(rng, names, steps)
     else
       op, value = "-", (value - d) % 10
     end
-    stmts[#stmts + 1] = names[i + 1] .. "=" .. names[i] .. op .. d
+    stmts[#stmts + 1] = names[i] .. op .. d .. "=" .. names[i + 1]
   end
   return stmts, value
 end
 
--- A problem of `steps` steps (>= 1). Returns a table
+-- A problem of `steps` steps (0..12; 0: the target is a constant). Returns a table
 --   { question = ..., answer = "x=9\n#### 9", gold = "9", steps = steps,
 --     target = "x" }
 -- in GSM8K's shape (question, worked solution ending in "#### answer").
+-- The 2 (steps + 1) variables are the first letters of the alphabet, and the
+-- statements are listed in alphabetical order of the variable they assign:
+-- the letters are dealt to the two chains' positions at random, so the text
+-- order is a random permutation of the chain order, and the assigned names,
+-- being predictable, add no noise to the language-modelling loss.
 function M.problem(rng, steps)
-  assert(math.type(steps) == "integer" and steps >= 1 and steps <= 12,
-    "chains.problem: steps must be an integer in 1..12")
+  assert(math.type(steps) == "integer" and steps >= 0 and steps <= 12,
+    "chains.problem: steps must be an integer in 0..12")
+  local n = 2 * (steps + 1)
   local pool = {}
-  for i = 1, #LETTERS do pool[i] = LETTERS:sub(i, i) end
+  for i = 1, n do pool[i] = LETTERS:sub(i, i) end
   rng:shuffle(pool)
   local a, b = {}, {}
   for i = 1, steps + 1 do
@@ -106,7 +113,7 @@ function M.problem(rng, steps)
   local all = {}
   for _, s in ipairs(sa) do all[#all + 1] = s end
   for _, s in ipairs(sb) do all[#all + 1] = s end
-  rng:shuffle(all)
+  table.sort(all, function(x, y) return x:sub(-1) < y:sub(-1) end) -- by the assigned letter
   local target = a[steps + 1]
   local gold = tostring(value)
   return {
@@ -121,7 +128,9 @@ end
 -- ---------------------------------------------------------------------------
 -- Splits.
 
-M.SPLITS = { train = 1, validation = 2, test = 3 }
+-- warmup: easy problems for the start of pretraining (a curriculum), drawn
+-- from their own stream.
+M.SPLITS = { train = 1, validation = 2, test = 3, warmup = 4 }
 
 -- n problems of the named split, steps drawn uniformly from steps_list
 -- (a list of integers) or cycling through it when opts.balanced (each
@@ -132,7 +141,7 @@ M.SPLITS = { train = 1, validation = 2, test = 3 }
 function M.split(seed, name, n, steps_list, opts)
   opts = opts or {}
   local stream = M.SPLITS[name]
-  assert(stream, "chains.split: the split must be train, validation or test, not " .. tostring(name))
+  assert(stream, "chains.split: the split must be train, validation, test or warmup, not " .. tostring(name))
   assert(#steps_list >= 1, "chains.split: steps_list is empty")
   local rng = M.rng(seed, stream)
   local out = {}
