@@ -9,28 +9,29 @@
 #include "app_model.h"
 #include "rb_data.h"
 
-static int check_one(const char *cmd, const rb_loaded_model *lm, const char *path)
+int app_data_problem(const rb_loaded_model *lm, const char *path, char *msg, size_t cap)
 {
     rb_error err = {0};
     rb_tokfile_info in;
+    msg[0] = '\0';
     if (rb_tokfile_read_info(path, &in, &err) != RB_OK) {
-        fprintf(stderr, "retrobench %s: %s\n", cmd, err.msg);
-        return APP_EXIT_INPUT;
+        snprintf(msg, cap, "%s", err.msg);
+        return 1;
     }
     const char *mname = lm->tokenizer_path[0] ? lm->tokenizer_path
                         : lm->tok_embed_value ? "embedded in the checkpoint" : lm->source;
     if (!lm->tok) {
         /* nothing to compare with: the sizes at least, and say what is missing */
         if ((int64_t)in.vocab_size > lm->cfg.vocab_size) {
-            fprintf(stderr, "retrobench %s: %s holds ids of a %u-id vocabulary but the model %s "
-                            "has %d embedding rows; pack the text with the model's tokenizer "
-                            "(retrobench data -m MODEL)\n", cmd, path, in.vocab_size, lm->source,
-                    lm->cfg.vocab_size);
-            return APP_EXIT_INPUT;
+            snprintf(msg, cap, "%s holds ids of a %u-id vocabulary but the model %s "
+                               "has %d embedding rows; pack the text with the model's tokenizer "
+                               "(retrobench data -m MODEL)", path, in.vocab_size, lm->source,
+                     lm->cfg.vocab_size);
+            return 1;
         }
-        fprintf(stderr, "retrobench %s: warning: %s carries no tokenizer, so the tokenizer of %s "
-                        "cannot be checked against it; give the model's tokenizer with "
-                        "--tokenizer\n", cmd, lm->source, path);
+        snprintf(msg, cap, "warning: %s carries no tokenizer, so the tokenizer of %s "
+                           "cannot be checked against it; give the model's tokenizer with "
+                           "--tokenizer", lm->source, path);
         return 0;
     }
     const uint64_t want = rb_tokenizer_identity(lm->tok);
@@ -39,25 +40,25 @@ static int check_one(const char *cmd, const rb_loaded_model *lm, const char *pat
     app_tok_identity(lm->tok, ms, sizeof ms);
     if (in.tok_identity == 0) {
         if ((int)in.vocab_size != nv) {
-            fprintf(stderr, "retrobench %s: %s (%s format %u) was packed by a tokenizer of %u ids, "
-                            "not by the model's (%s: %s); pack the text again with `retrobench "
-                            "data -m MODEL`\n", cmd, path,
-                    in.version < 2 ? "old" : "unidentified", in.version, in.vocab_size, mname, ms);
-            return APP_EXIT_INPUT;
+            snprintf(msg, cap, "%s (%s format %u) was packed by a tokenizer of %u ids, "
+                               "not by the model's (%s: %s); pack the text again with `retrobench "
+                               "data -m MODEL`", path,
+                     in.version < 2 ? "old" : "unidentified", in.version, in.vocab_size, mname, ms);
+            return 1;
         }
-        fprintf(stderr, "retrobench %s: warning: %s does not record which tokenizer made it (%s); "
-                        "its %u-id vocabulary has the size of the model's tokenizer (%s: %s), so "
-                        "it is used; pack the text again with `retrobench data` to record it\n",
-                cmd, path, in.version < 2 ? "written before token files did" : "written without one",
-                in.vocab_size, mname, ms);
+        snprintf(msg, cap, "warning: %s does not record which tokenizer made it (%s); "
+                           "its %u-id vocabulary has the size of the model's tokenizer (%s: %s), so "
+                           "it is used; pack the text again with `retrobench data` to record it",
+                 path, in.version < 2 ? "written before token files did" : "written without one",
+                 in.vocab_size, mname, ms);
         return 0;
     }
     if (in.tok_identity != want) {
-        fprintf(stderr, "retrobench %s: %s was made by another tokenizer (%u pieces, identity "
-                        "%016llx) than the model's (%s: %s); pack the text again with the model's "
-                        "tokenizer: retrobench data -m MODEL ...\n", cmd, path, in.vocab_size,
-                (unsigned long long)in.tok_identity, mname, ms);
-        return APP_EXIT_INPUT;
+        snprintf(msg, cap, "%s was made by another tokenizer (%u pieces, identity "
+                           "%016llx) than the model's (%s: %s); pack the text again with the model's "
+                           "tokenizer: retrobench data -m MODEL ...", path, in.vocab_size,
+                 (unsigned long long)in.tok_identity, mname, ms);
+        return 1;
     }
     return 0;
 }
@@ -65,8 +66,10 @@ static int check_one(const char *cmd, const rb_loaded_model *lm, const char *pat
 int app_check_data(const char *cmd, const rb_loaded_model *lm, const rb_train_source *src, int n)
 {
     for (int i = 0; i < n; i++) {
-        int rc = check_one(cmd, lm, src[i].path);
-        if (rc) return rc;
+        char msg[2048];
+        int bad = app_data_problem(lm, src[i].path, msg, sizeof msg);
+        if (msg[0]) fprintf(stderr, "retrobench %s: %s\n", cmd, msg);
+        if (bad) return APP_EXIT_INPUT;
     }
     return 0;
 }

@@ -12,4 +12,9 @@
  * lm, check only that the ids fit and warn. Returns 0 when all may be used. */
 int app_check_data(const char *cmd, const rb_loaded_model *lm, const rb_train_source *src, int n);
 
+/* The same check for one file without printing: returns 0 (msg holds a
+ * warning, or is empty) or 1 (msg holds the error). For front ends that
+ * report in their own way (the Lua host). */
+int app_data_problem(const rb_loaded_model *lm, const char *path, char *msg, size_t cap);
+
 #endif

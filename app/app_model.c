@@ -1,6 +1,7 @@
 /* app_model.c: see app_model.h. */
 #include "app_model.h"
 #include "device.h"
+#include "rb_train.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <getopt.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* params_alloc for APP_LOAD_RUN: the model is created as soon as the
  * loader knows its configuration, and the weights are read straight into its
@@ -27,6 +29,36 @@ static float *alloc_in_model(void *ctx, const rb_config *cfg, size_t n_floats, r
     return am->m->params;
 }
 
+
+/* A run folder (OUT of `train`: a `latest` file naming a step-NNNNNNNN
+ * folder, or phase1/, phase2/ ... for a multi-phase run) or one checkpoint
+ * folder stands for its model: the newest checkpoint's model.safetensors.
+ * Anything else (files, Hugging Face folders) is returned unchanged. */
+static const char *resolve_run_folder(const char *cmd, const char *path, char *buf, size_t len)
+{
+    struct stat st;
+    char probe[4096], name[256];
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return path;
+    snprintf(probe, sizeof probe, "%s/config.json", path);
+    if (access(probe, F_OK) == 0) return path; /* a Hugging Face folder */
+    snprintf(probe, sizeof probe, "%s/model.safetensors", path);
+    if (access(probe, F_OK) == 0) {
+        int n = snprintf(buf, len, "%s", probe);
+        return n < 0 || (size_t)n >= len ? path : buf;
+    }
+    for (int phase = 9; phase >= 0; phase--) { /* the last phase that has a checkpoint */
+        char dir[4096];
+        if (phase > 0) snprintf(dir, sizeof dir, "%s/phase%d", path, phase);
+        else snprintf(dir, sizeof dir, "%s", path);
+        if (rb_train_latest_checkpoint(dir, name, sizeof name, NULL) != RB_OK) continue;
+        int n = snprintf(buf, len, "%s/%s/model.safetensors", dir, name);
+        if (n < 0 || (size_t)n >= len) return path;
+        fprintf(stderr, "retrobench %s: %s is a run folder: using its latest checkpoint, %s\n", cmd, path, buf);
+        return buf;
+    }
+    return path;
+}
+
 int app_model_load(app_model *am, const char *cmd, const char *path, const char *tok_path,
                    int need_tok, app_load_mode mode)
 {
@@ -37,6 +69,8 @@ int app_model_load(app_model *am, const char *cmd, const char *path, const char 
                         ".gguf, a llama2.c .bin or a retrobench .safetensors)\n", cmd);
         return APP_EXIT_USAGE;
     }
+    char resolved[4200];
+    path = resolve_run_folder(cmd, path, resolved, sizeof resolved);
     rb_load_opts lo = {.tokenizer_path = tok_path, .headers_only = mode == APP_LOAD_HEADERS};
     /* Backends whose memory is host memory (the CPU) receive the weights
      * straight from the loader; a GPU gets them uploaded from a host copy. */

@@ -20,6 +20,7 @@ int cmd_init(int argc, char **argv); /* retrobench init: a random plain model (c
 int bench_eval(int argc, char **argv); /* retrobench bench eval (bench_eval.c) */
 int cmd_demo(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_run(int argc, char **argv);  /* a Lua experiment script (cmd_run.c) */
 
 /* "rel:0.03", "kl:5e-4", "argmax:5" -> rule; prints an error and returns -1. */
 int app_parse_exit_rule(const char *cmd, const char *s, rb_exit_rule *ex);

@@ -115,7 +115,7 @@ int cmd_surgery(int argc, char **argv)
         sp.n_prelude = p;
         sp.n_recur = r;
         sp.n_coda = cc;
-    } else if (rb_surgery_parse_layers(layers, &sp, &storage, &err) != RB_OK) {
+    } else if (layers && rb_surgery_parse_layers(layers, &sp, &storage, &err) != RB_OK) {
         fprintf(stderr, "retrobench surgery: %s\n", err.msg);
         return APP_EXIT_USAGE;
     }

@@ -10,7 +10,13 @@
  * at the end, and on SIGINT / SIGTERM. --resume continues from the newest
  * checkpoint and repeats an uninterrupted run exactly. Two phases (healing,
  * then a mixture) restart the optimizer and the schedules between them, as
- * in METHOD.md. */
+ * in METHOD.md.
+ *
+ * Under `mpirun -np N` every rank runs this command as one data-parallel
+ * group (app/dist.h, docs/distributed.md): rank 0 prints progress and
+ * writes the run folder; the others print only their own errors, prefixed
+ * with their rank; SIGUSR1, which mpirun forwards to every rank, stops the
+ * group like SIGINT does a single process. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +28,7 @@
 #include "app_data.h"
 #include "app_model.h"
 #include "cli.h"
+#include "dist.h"
 #include "rb_train.h"
 #include "rb_train_fields.h"
 #include "runner.h"
@@ -111,6 +118,7 @@ static void usage(FILE *f)
 
 typedef struct {
     int quiet;
+    int follower;    /* a rank other than 0 of a group: prints only its own errors and notices */
     int tty;         /* stderr is a terminal: validation progress is drawn in place */
     long long steps; /* of the current phase */
     double tok_acc, sec_acc;
@@ -130,6 +138,7 @@ static double clock_s(void)
 static void p_phase_start(void *u, const app_run_phase_info *p)
 {
     printer *pr = u;
+    if (pr->follower) return;
     const rb_train_config *c = p->cfg;
     pr->steps = (long long)c->steps;
     const rb_model *m = p->model;
@@ -147,7 +156,7 @@ static void p_phase_start(void *u, const app_run_phase_info *p)
 
 static void p_resumed(void *u, int phase, const char *dir, const char *name, int64_t step)
 {
-    (void)u;
+    if (((printer *)u)->follower) return;
     fprintf(stderr, "retrobench train: phase %d resumed from %s/%s at step %lld\n", phase, dir, name,
             (long long)step);
 }
@@ -158,7 +167,7 @@ static int p_step(void *u, int phase, const rb_train_metrics *mt, app_run_contro
     printer *pr = u;
     pr->tok_acc += mt->tokens;
     pr->sec_acc += mt->seconds;
-    if (pr->quiet) return 0;
+    if (pr->quiet || pr->follower) return 0;
     fprintf(stderr, "phase %d step %lld/%lld loss %.4f%s lr x%.3f rbar %d n,k %d,%d gn %.3f  %.0f tok/s",
             phase, (long long)mt->step, pr->steps, mt->loss, mt->skipped ? " (skipped)" : "", mt->lr_mult, mt->rbar,
             mt->n, mt->k, mt->grad_norm, pr->sec_acc > 0 ? pr->tok_acc / pr->sec_acc : 0.0);
@@ -172,6 +181,7 @@ static void p_validation(void *u, const app_run_validation *v)
 {
     printer *pr = u;
     size_t len = strlen(pr->vline);
+    if (pr->follower) return;
     switch (v->event) {
     case APP_RUN_VAL_START:
         snprintf(pr->vline, sizeof pr->vline, "phase %d %svalidation:", v->phase, v->final ? "final " : "");
@@ -199,7 +209,7 @@ static void p_progress(void *u, int phase, int depth, uint64_t done, uint64_t to
 {
     (void)phase;
     printer *pr = u;
-    if (!pr->tty || !pr->val_open || total == 0) return;
+    if (pr->follower || !pr->tty || !pr->val_open || total == 0) return;
     const double now = clock_s();
     if (depth == pr->vdepth && now - pr->vlast < 0.2) return;
     pr->vdepth = depth;
@@ -213,15 +223,18 @@ static void p_stopping(void *u, int phase, int sig, int64_t step)
     printer *pr = u;
     (void)phase;
     pr->val_open = 0;
+    if (pr->follower) return;
     fprintf(stderr, "\nretrobench train: %s; saving a checkpoint at step %lld\n",
-            sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "interrupted", (long long)step);
+            sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : sig == SIGUSR1 ? "SIGUSR1" : "interrupted",
+            (long long)step);
 }
 
 static void p_message(void *u, const char *msg)
 {
     printer *pr = u;
     if (pr->val_open) fputc('\n', stderr), pr->val_open = 0;
-    fprintf(stderr, "retrobench train: %s\n", msg);
+    if (pr->follower) fprintf(stderr, "retrobench train (rank %d): %s\n", app_dist_rank(), msg);
+    else fprintf(stderr, "retrobench train: %s\n", msg);
 }
 
 int cmd_train(int argc, char **argv)
@@ -320,27 +333,40 @@ int cmd_train(int argc, char **argv)
         p2->rbar.max_value = (int)p2_rbar;
         spec.n_phases = 2;
     }
+    /* under mpirun: join the group first, so that a rank that cannot start
+     * (a file missing on its node) stops every rank with it */
+    if ((rc = app_dist_open("train"))) goto out;
+    const int follower = app_dist_rank() != 0;
     app_model am;
     rc = app_model_open(&am, "train", model, tok, 0);
-    if (rc) goto out;
+    const int opened = rc == 0;
     /* metadata that makes the checkpoints usable on their own (the tokenizer
      * embedded, app_model.c), and data made by the model's tokenizer only */
     const char *mk[3], *mv[3];
     char *tok_meta = NULL;
     int nm = 0;
-    if ((rc = app_checkpoint_meta("train", &am.lm, mk, mv, &nm, &tok_meta))) goto close;
+    if (!rc) rc = app_checkpoint_meta("train", &am.lm, mk, mv, &nm, &tok_meta);
     /* the static baseline trains Muon on q, k, v, o, gate, up, down as
      * separate matrices, as the paper's (METHOD.md); --fuse / --no-fuse win */
     const int fuse_given = given[rb_train_field_index(rb_train_field_find("optim.muon_fuse"))];
-    if (!fuse_given && c->optim.kind == RB_OPTIM_MUON &&
+    if (!rc && !fuse_given && c->optim.kind == RB_OPTIM_MUON &&
         !rb_optim_default_fuse(am.lm.has_plan ? am.lm.plan.kind : NULL)) {
         for (int ph = 0; ph < spec.n_phases; ph++) spec.phases[ph].optim.muon_fuse = 0;
-        fprintf(stderr, "retrobench train: %s is the static baseline: Muon on q, k, v, o, gate, up, down "
-                        "as separate matrices (--fuse to fuse)\n", model);
+        if (!follower)
+            fprintf(stderr, "retrobench train: %s is the static baseline: Muon on q, k, v, o, gate, up, down "
+                            "as separate matrices (--fuse to fuse)\n", model);
     }
-    for (int ph = 0; ph < spec.n_phases; ph++)
-        if ((rc = app_check_data("train", &am.lm, spec.phases[ph].sources, spec.phases[ph].n_sources)))
-            goto close;
+    for (int ph = 0; ph < spec.n_phases && !rc; ph++)
+        rc = app_check_data("train", &am.lm, spec.phases[ph].sources, spec.phases[ph].n_sources);
+    const int n_failed = app_dist_failures(rc != 0);
+    if (n_failed) {
+        if (!rc && !follower)
+            fprintf(stderr, "retrobench train: %d rank(s) could not start (their messages say why); every rank "
+                            "stops\n", n_failed);
+        if (!rc) rc = 1;
+        goto close;
+    }
+    if ((rc = app_dist_comm("train", am.m->be, &spec.comm))) goto close;
 
     spec.model = am.m;
     spec.extras = (rb_ckpt_extras){am.lm.has_plan ? &am.lm.plan : NULL, mk, mv, nm, NULL, 0};
@@ -355,8 +381,9 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);  /* even when ignored: stopping a run always saves it */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);   /* the terminal went away */
+    if (spec.comm) sigaction(SIGUSR1, &sa, NULL); /* mpirun forwards it to every rank */
 
-    printer pr = {.quiet = quiet, .tty = isatty(2)};
+    printer pr = {.quiet = quiet, .tty = isatty(2), .follower = follower};
     app_run_callbacks cb = {.user = &pr, .phase_start = p_phase_start, .resumed = p_resumed, .step = p_step,
                             .validation = p_validation, .progress = p_progress, .stopping = p_stopping,
                             .notice = p_message, .error = p_message};
@@ -364,8 +391,9 @@ int cmd_train(int argc, char **argv)
     rc = app_run_exit_status(&res);
 close:
     free(tok_meta);
-    app_model_close(&am);
+    if (opened) app_model_close(&am);
 out:
+    app_dist_close(); /* every rank waits here for the others (MPI_Finalize) */
     free(opts);
     free(given);
     return rc;

@@ -1,6 +1,8 @@
 /* device.c: see device.h. */
 #include "device.h"
 
+#include "dist.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +86,7 @@ int app_backend_create(const char *cmd, rb_backend **out)
     if (k != DEV_CPU) {
         rb_cuda_options o;
         rb_cuda_options_default(&o);
+        o.device = app_dist_local_rank(); /* under mpirun: one GPU per rank of the node (docs/distributed.md) */
         if (prec && *prec) {
             int p = rb_cuda_precision_parse(prec);
             if (p < 0) {
@@ -107,6 +110,18 @@ int app_backend_create(const char *cmd, rb_backend **out)
         return 1;
     }
     return 0;
+}
+
+const char *app_device_choice(void)
+{
+    const char *d = device_opt ? device_opt : getenv("RB_DEVICE");
+    return d && *d ? d : NULL;
+}
+
+const char *app_precision_choice(void)
+{
+    const char *p = precision_opt ? precision_opt : getenv("RB_PRECISION");
+    return p && *p ? p : NULL;
 }
 
 const char *app_backend_describe(const rb_backend *be) { return be && be->name ? be->name : "?"; }

@@ -22,6 +22,12 @@ int app_device_take_options(int *argc, char **argv);
  * the exit status, having printed "retrobench CMD: ...". */
 int app_backend_create(const char *cmd, rb_backend **out);
 
+/* The device and precision asked for (--device / --precision, else
+ * RB_DEVICE / RB_PRECISION), NULL when neither says: for front ends that
+ * make their backends themselves (the Lua host's `device` option). */
+const char *app_device_choice(void);
+const char *app_precision_choice(void);
+
 /* "cpu" or the CUDA device's description, for logs and benchmark output. */
 const char *app_backend_describe(const rb_backend *be);
 

@@ -6,6 +6,7 @@
 #include "blas_env.h"
 #include "cli.h"
 #include "device.h"
+#include "dist.h"
 
 static void usage(FILE *f)
 {
@@ -22,11 +23,13 @@ static void usage(FILE *f)
             "  convert -m IN -o OUT     retrobench .safetensors, tokenizer .json or a Hugging Face folder\n"
             "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
+            "                           (mpirun -np N retrobench train ...: data parallel, docs/distributed.md)\n"
             "  loss -m MODEL --data FILE.rbtok [--depths 1,2,4,8]   held-out loss per depth\n"
             "  eval -m MODEL --data FILE.jsonl [--depths 1,2,4,8,16,32] [--shots N] [--limit N] [-o OUT]\n"
             "                           GSM8K-protocol accuracy per test depth (EVAL.md)\n"
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  tui -m MODEL | --watch RUN_DIR   the workbench: answers per depth, convergence, a run's curves\n"
+            "  run EXP.lua [-- ARGS]    a Lua experiment script, headless (docs/lua-api.md)\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
             "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n"
@@ -39,13 +42,13 @@ int main(int argc, char **argv)
     rb_blas_env_fix(argc, argv);
     app_signals_init();
     if (app_device_take_options(&argc, argv)) return 2;
-    if (argc < 2) return cmd_demo(argc, argv);
+    if (argc < 2) return app_dist_command_ok("demo") ? cmd_demo(argc, argv) : 2;
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("retrobench %s\n", RB_VERSION);
+        printf("retrobench %s\ntransports: %s\n", RB_VERSION, app_dist_transports());
         return 0;
     }
     static const struct {
@@ -55,9 +58,10 @@ int main(int argc, char **argv)
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
                 {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui},
-                {"eval", cmd_eval},         {"init", cmd_init}};
+                {"eval", cmd_eval},         {"init", cmd_init},         {"run", cmd_run}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], cmds[i].name))
+            return app_dist_command_ok(argv[1]) ? cmds[i].fn(argc - 1, argv + 1) : 2;
     fprintf(stderr, "retrobench: unknown command '%s'; run 'retrobench help' for the list\n", argv[1]);
     return 2;
 }

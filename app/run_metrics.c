@@ -59,6 +59,9 @@ void run_metrics_step(run_metrics *mf, int phase, const rb_train_metrics *mt, do
         fprintf(f, "}");
     }
     if (mt->val_interrupted) fprintf(f, ",\"val_interrupted\":true");
+    if (mt->ranks > 1) /* a data-parallel group: its size and the step's time in collectives */
+        fprintf(f, ",\"ranks\":%d,\"reduce_s\":%.6f,\"wait_s\":%.6f", mt->ranks, mt->reduce_seconds,
+                mt->wait_seconds);
     fprintf(f, "}\n");
     run_metrics_flush(mf);
 }

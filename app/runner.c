@@ -2,7 +2,8 @@
  * loop, resume, the metrics file and its rewind, checkpoint cadence, final
  * validation and stopping, and the ownership of the run folder (a lock, no
  * clobbering, resume from the newest checkpoint that loads). Never prints:
- * everything goes through the callbacks. */
+ * everything goes through the callbacks. With a data-parallel group, rank
+ * 0 does all of that and the other ranks follow (the helpers below). */
 #include "runner.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@ typedef struct {
     int val_depth;      /* depth being validated (progress reports) */
     char resumed_from[256];
     int trained;        /* something was trained or validated in this process */
+    int root;           /* rank 0 of the group, or no group: the rank that writes and decides */
 } runner;
 
 static void notice(runner *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -70,6 +72,65 @@ static void on_progress(void *user, uint64_t done, uint64_t total)
 {
     runner *r = user;
     if (r->cb->progress) r->cb->progress(r->cb->user, r->phase, r->val_depth, done, total);
+}
+
+/* ---- the data-parallel group: rank 0 decides, every rank follows ----
+ * Each helper is a collective of the group and a no-op without one; a
+ * transport failure is reported and ends the run (APP_RUN_FAILED). */
+
+/* Every rank's outcome so far, agreed: the worst one (failed over refused
+ * over stopped over done), so that no rank goes on into a collective the
+ * others will never make. */
+static app_run_outcome agree(runner *r, app_run_outcome out)
+{
+    rb_comm *c = r->spec->comm;
+    if (!c) return out;
+    double n[4] = {0, 0, 0, 0};
+    n[out] = 1;
+    rb_error err = {0};
+    if (c->allreduce_host(c, n, 4, &err) != RB_OK) {
+        error(r, "the %s group failed: %s", c->name, err.msg);
+        return APP_RUN_FAILED;
+    }
+    return n[APP_RUN_FAILED] > 0    ? APP_RUN_FAILED
+           : n[APP_RUN_REFUSED] > 0 ? APP_RUN_REFUSED
+           : n[APP_RUN_STOPPED] > 0 ? APP_RUN_STOPPED
+                                    : APP_RUN_DONE;
+}
+
+/* Rank 0's v[n] on every rank. Returns 0, or -1 after reporting. */
+static int from_root(runner *r, double *v, int n)
+{
+    rb_comm *c = r->spec->comm;
+    if (!c) return 0;
+    rb_error err = {0};
+    if (c->bcast_host(c, v, (size_t)n * sizeof *v, &err) != RB_OK) {
+        error(r, "the %s group failed: %s", c->name, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* What a step callback asked for: rank 0's requests, and whether any
+ * rank's callback failed. Returns the number of failed callbacks, or -1. */
+static int agree_control(runner *r, int failed, app_run_control *ctl)
+{
+    rb_comm *c = r->spec->comm;
+    if (!c) return failed;
+    const double mine = r->root ? 1 : 0; /* the others add zeros: rank 0's values, exactly */
+    double v[6] = {failed ? 1 : 0, mine * ctl->stop, mine * ctl->save, mine * ctl->validate, mine * ctl->lr_scale,
+                   mine * ctl->rbar};
+    rb_error err = {0};
+    if (c->allreduce_host(c, v, 6, &err) != RB_OK) {
+        error(r, "the %s group failed: %s", c->name, err.msg);
+        return -1;
+    }
+    ctl->stop = (int)v[1];
+    ctl->save = (int)v[2];
+    ctl->validate = (int)v[3];
+    ctl->lr_scale = v[4];
+    ctl->rbar = (int)v[5];
+    return (int)v[0];
 }
 
 /* The phase's checkpoint folder: OUT for a one-phase run, else OUT/phaseN. */
@@ -117,15 +178,16 @@ static rb_status validate_all(runner *r, rb_trainer *t, const rb_train_config *c
         v.depth = depth;
         v.loss = l;
         if (r->cb->validation) r->cb->validation(r->cb->user, &v);
-        if (final) run_metrics_final(&r->mf, r->phase, rb_trainer_step_count(t), depth, l);
+        if (final && r->root) run_metrics_final(&r->mf, r->phase, rb_trainer_step_count(t), depth, l);
     }
     rb_trainer_set_progress(t, NULL, NULL);
-    if (final) run_metrics_flush(&r->mf);
+    if (final && r->root) run_metrics_flush(&r->mf);
     return st;
 }
 
 static rb_status save(runner *r, rb_trainer *t, const char *dir, rb_error *err)
 {
+    if (!r->root) return RB_OK; /* rank 0 writes the group's checkpoints */
     rb_status st = rb_trainer_save_with(t, dir, &r->spec->extras, err);
     if (st == RB_OK && r->cb->checkpoint) {
         char name[64];
@@ -263,6 +325,43 @@ static int apply_control(runner *r, rb_trainer *t, const rb_train_config *c, con
     return 0;
 }
 
+/* Rank 0 (or the only process): continue the phase from its checkpoint,
+ * rewind the metrics to it, and tell a finished phase apart. *skip: the
+ * phase and its final validation are complete. */
+static app_run_outcome resume_or_skip(runner *r, rb_trainer *t, const rb_train_config *c, const char *dir, int *skip)
+{
+    const app_run_spec *s = r->spec;
+    app_run_outcome out = APP_RUN_DONE;
+    const int resumed = resume_phase(r, t, dir, &out);
+    if (resumed < 0) return out;
+    const int64_t step = resumed ? rb_trainer_step_count(t) : 0;
+    r->step = step;
+    /* a finished phase: done when its final validation is complete too */
+    const int recurrent = rb_config_is_recurrent(&s->model->cfg);
+    const int want_final = c->val_every == 0 && c->n_val_depths > 0 ? (recurrent ? c->n_val_depths : 1) : 0;
+    const int finished = resumed && rb_trainer_done(t);
+    const int final_ok = finished && run_metrics_count_final(&r->mf, r->phase, (long long)step) == want_final;
+    if (resumed && !finished && r->cb->resumed) r->cb->resumed(r->cb->user, r->phase, dir, r->resumed_from, step);
+    long dropped = run_metrics_rewind(&r->mf, r->phase, (long long)step, finished && !final_ok);
+    if (dropped < 0) {
+        error(r, "cannot rewrite %s: %s", r->mf.path, strerror(errno));
+        return APP_RUN_FAILED;
+    }
+    if (dropped > 0)
+        notice(r, "%ld metrics line(s) after %s dropped from %s (they are %s again)", dropped,
+               resumed ? "that step" : "the start", r->mf.path, finished ? "validated" : "trained");
+    if (finished) {
+        const int last = r->phase == s->n_phases;
+        notice(r, "phase %d in %s is finished (step %lld of %lld, %s)%s", r->phase, dir, (long long)step,
+               (long long)c->steps, r->resumed_from,
+               !final_ok ? "; running its final validation, which was interrupted"
+               : last    ? "; nothing to do"
+                         : "");
+        *skip = final_ok;
+    }
+    return APP_RUN_DONE;
+}
+
 /* Train one phase to completion or interruption. */
 static app_run_outcome run_phase(runner *r, const rb_train_config *c, const char *dir)
 {
@@ -270,49 +369,33 @@ static app_run_outcome run_phase(runner *r, const rb_train_config *c, const char
     rb_error err = {0};
     rb_trainer *t = NULL;
     app_run_outcome out = APP_RUN_DONE;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (r->root && mkdir(dir, 0755) != 0 && errno != EEXIST) {
         error(r, "cannot create %s: %s", dir, strerror(errno));
-        return APP_RUN_FAILED;
+        out = APP_RUN_FAILED;
     }
-    if (rb_trainer_create(&t, s->model, c, s->stop, &err) != RB_OK) {
+    if (out == APP_RUN_DONE && rb_trainer_create_comm(&t, s->model, c, s->stop, s->comm, &err) != RB_OK) {
         error(r, "%s", err.msg);
-        return APP_RUN_REFUSED;
+        out = APP_RUN_REFUSED;
     }
-    if (s->resume) {
-        const int resumed = resume_phase(r, t, dir, &out);
-        if (resumed < 0) {
-            rb_trainer_destroy(t);
-            return out;
+    int skip = 0;
+    if ((out = agree(r, out)) == APP_RUN_DONE && s->resume && r->root) out = resume_or_skip(r, t, c, dir, &skip);
+    if ((out = agree(r, out)) == APP_RUN_DONE && s->comm) {
+        /* every rank takes rank 0's weights, optimizer state and data
+         * position (after its resume), having checked that all were
+         * started with the same settings, model and data */
+        double v = skip;
+        if (from_root(r, &v, 1) != 0) out = APP_RUN_FAILED;
+        skip = v != 0;
+        rb_status st = out == APP_RUN_DONE ? rb_trainer_sync(t, &err) : RB_OK;
+        if (st != RB_OK) {
+            error(r, "%s", err.msg);
+            out = st == RB_EINVAL ? APP_RUN_REFUSED : APP_RUN_FAILED;
         }
-        const int64_t step = resumed ? rb_trainer_step_count(t) : 0;
-        r->step = step;
-        /* a finished phase: done when its final validation is complete too */
-        const int recurrent = rb_config_is_recurrent(&s->model->cfg);
-        const int want_final = c->val_every == 0 && c->n_val_depths > 0 ? (recurrent ? c->n_val_depths : 1) : 0;
-        const int finished = resumed && rb_trainer_done(t);
-        const int final_ok = finished && run_metrics_count_final(&r->mf, r->phase, (long long)step) == want_final;
-        if (resumed && !finished && r->cb->resumed) r->cb->resumed(r->cb->user, r->phase, dir, r->resumed_from, step);
-        long dropped = run_metrics_rewind(&r->mf, r->phase, (long long)step, finished && !final_ok);
-        if (dropped < 0) {
-            error(r, "cannot rewrite %s: %s", r->mf.path, strerror(errno));
-            rb_trainer_destroy(t);
-            return APP_RUN_FAILED;
-        }
-        if (dropped > 0)
-            notice(r, "%ld metrics line(s) after %s dropped from %s (they are %s again)", dropped,
-                   resumed ? "that step" : "the start", r->mf.path, finished ? "validated" : "trained");
-        if (finished) {
-            const int last = r->phase == s->n_phases;
-            notice(r, "phase %d in %s is finished (step %lld of %lld, %s)%s", r->phase, dir, (long long)step,
-                   (long long)c->steps, r->resumed_from,
-                   !final_ok ? "; running its final validation, which was interrupted"
-                   : last    ? "; nothing to do"
-                             : "");
-            if (final_ok) {
-                rb_trainer_destroy(t);
-                return APP_RUN_DONE;
-            }
-        }
+        r->step = rb_trainer_step_count(t);
+    }
+    if (out != APP_RUN_DONE || skip) {
+        rb_trainer_destroy(t);
+        return out;
     }
     r->trained = 1;
     if (r->cb->phase_start) {
@@ -323,7 +406,7 @@ static app_run_outcome run_phase(runner *r, const rb_train_config *c, const char
     const double t0 = now_s();
     while (!rb_trainer_done(t)) {
         rb_train_metrics mt;
-        rb_status st = rb_trainer_step(t, &mt, &err);
+        rb_status st = rb_trainer_step(t, &mt, &err); /* the group agrees on its status inside */
         r->step = rb_trainer_step_count(t);
         if (st == RB_EINTERRUPTED) {
             if (r->cb->stopping) r->cb->stopping(r->cb->user, r->phase, stop_value(r), r->step);
@@ -337,45 +420,54 @@ static app_run_outcome run_phase(runner *r, const rb_train_config *c, const char
             out = APP_RUN_FAILED;
             break;
         }
-        run_metrics_step(&r->mf, r->phase, &mt, now_s() - t0);
-        if (r->mf.failed) {
-            error(r, "cannot write %s: %s%s; stopping (the last checkpoint is intact)", r->mf.path,
-                  strerror(r->mf.errno_saved), rb_output_errno_hint(r->mf.errno_saved));
+        int failed = 0;
+        if (r->root) {
+            run_metrics_step(&r->mf, r->phase, &mt, now_s() - t0);
+            if (r->mf.failed) {
+                error(r, "cannot write %s: %s%s; stopping (the last checkpoint is intact)", r->mf.path,
+                      strerror(r->mf.errno_saved), rb_output_errno_hint(r->mf.errno_saved));
+                failed = 1;
+            }
+        }
+        app_run_control ctl = {0, 0, 0, rb_trainer_lr_scale(t), rb_trainer_rbar_override(t)};
+        if (!failed && r->cb->step && r->cb->step(r->cb->user, r->phase, &mt, &ctl)) failed = 1;
+        if (agree_control(r, failed, &ctl) != 0) {
             out = APP_RUN_FAILED;
             break;
         }
-        if (r->cb->step) {
-            app_run_control ctl = {0, 0, 0, rb_trainer_lr_scale(t), rb_trainer_rbar_override(t)};
-            if (r->cb->step(r->cb->user, r->phase, &mt, &ctl)) {
-                out = APP_RUN_FAILED;
-                break;
-            }
-            if (apply_control(r, t, c, dir, &ctl, &saved_step, &out)) break;
-        }
-        if ((s->ckpt_every > 0 && mt.step % s->ckpt_every == 0) || rb_trainer_done(t)) {
+        int end = apply_control(r, t, c, dir, &ctl, &saved_step, &out);
+        if (!end && ((s->ckpt_every > 0 && mt.step % s->ckpt_every == 0) || rb_trainer_done(t))) {
             if (saved_step != r->step) {
                 if (save(r, t, dir, &err) != RB_OK) {
                     error(r, "checkpoint failed: %s", err.msg);
                     out = APP_RUN_FAILED;
-                    break;
+                    end = 1;
+                } else {
+                    saved_step = r->step;
                 }
-                saved_step = r->step;
             }
         }
+        if (s->comm) { /* rank 0's saves may have failed: everyone learns it */
+            app_run_outcome o = agree(r, end ? out : APP_RUN_DONE);
+            if (o != APP_RUN_DONE) out = o, end = 1;
+        }
+        if (end) break;
     }
     if (out == APP_RUN_DONE && rb_trainer_done(t) && c->val_every == 0 && c->n_val_depths > 0) {
         if (validate_all(r, t, c, 1) == RB_EINTERRUPTED) {
             notice(r, "stopped during the final validation of phase %d; its checkpoint at step %lld is saved, "
                       "and a resume runs the validation", r->phase, (long long)r->step);
             out = APP_RUN_STOPPED;
-        } else if (r->mf.failed) {
+        } else if (r->root && r->mf.failed) {
             error(r, "cannot write %s: %s%s", r->mf.path, strerror(r->mf.errno_saved),
                   rb_output_errno_hint(r->mf.errno_saved));
             out = APP_RUN_FAILED;
         }
     }
     rb_trainer_destroy(t);
-    return out;
+    /* no rank leaves before rank 0 has saved, nor goes on to a phase the
+     * others will not train */
+    return agree(r, out);
 }
 
 /* What a run folder holds. */
@@ -468,12 +560,25 @@ static int survey(const app_run_spec *s, run_survey *sv, char *msg, size_t cap)
     return 0;
 }
 
+/* Rank 0's verdict on its preamble (lock, folder, metrics) and the phase
+ * to start in, on every rank. */
+static void start_together(runner *r, app_run_result *res, int *first)
+{
+    double v[2] = {res->outcome, *first};
+    if (from_root(r, v, 2) != 0) v[0] = APP_RUN_FAILED;
+    res->outcome = (app_run_outcome)(int)v[0];
+    *first = (int)v[1];
+}
+
 app_run_result app_run(const app_run_spec *s, const app_run_callbacks *cb)
 {
     static const app_run_callbacks none;
     runner r = {.spec = s, .cb = cb ? cb : &none, .phase = 1};
-    app_run_result res;
+    r.root = !s->comm || s->comm->rank == 0;
+    app_run_result res = result(APP_RUN_DONE, 0, 1, 0);
     run_lock lock = {.fd = -1};
+    int first = 1, started = 0;
+    if (!r.root) goto start; /* the folder is rank 0's; the others wait for its word */
     if (s->n_phases < 1 || s->n_phases > APP_RUN_MAX_PHASES || !s->model || !s->out_dir) {
         error(&r, "a run needs a model, an output folder and 1..%d phases", APP_RUN_MAX_PHASES);
         res = result(APP_RUN_REFUSED, 0, 1, 0);
@@ -531,10 +636,13 @@ app_run_result app_run(const app_run_spec *s, const app_run_callbacks *cb)
     }
     /* a resumed multi-phase run continues in the last phase that has a
      * checkpoint; the phases before it are finished */
-    int first = 1;
     if (s->resume)
         for (int p = s->n_phases; p > 1 && first == 1; p--)
             if (sv.phase_has_checkpoint[p - 1]) first = p;
+start:
+    started = 1;
+    if (s->comm) start_together(&r, &res, &first);
+    if (res.outcome != APP_RUN_DONE) goto done;
     app_run_outcome o = APP_RUN_DONE;
     for (int p = first; p <= s->n_phases && o == APP_RUN_DONE; p++) {
         char d[4096];
@@ -544,9 +652,10 @@ app_run_result app_run(const app_run_spec *s, const app_run_callbacks *cb)
         if (p > 1) notice(&r, "phase %d: optimizer and schedules restart", p);
         o = run_phase(&r, &s->phases[p - 1], d);
     }
-    run_metrics_close(&r.mf);
+    if (r.root) run_metrics_close(&r.mf);
     res = result(o, o == APP_RUN_STOPPED ? stop_value(&r) : 0, r.phase, r.step);
 done:
+    if (!started && s->comm) start_together(&r, &res, &first); /* rank 0 ended before the start */
     run_lock_release(&lock);
     if (r.cb->done) r.cb->done(r.cb->user, &res);
     return res;

@@ -14,13 +14,22 @@
  * non-zero value in *spec->stop: the runner then stops between
  * micro-batches or validation batches, saves a checkpoint and returns
  * APP_RUN_STOPPED. A step callback can change the run through its
- * app_run_control (stop, save, validate, learning-rate scale, rbar). */
+ * app_run_control (stop, save, validate, learning-rate scale, rbar).
+ *
+ * Data parallel (spec->comm, docs/distributed.md): every rank calls
+ * app_run with the same spec. Rank 0 alone holds the folder's lock, writes
+ * metrics and checkpoints, chooses the checkpoint to resume from and
+ * decides what a step callback asks for (its app_run_control is the one
+ * applied); the others follow it through small collectives and end with
+ * the same outcome. Callbacks run on every rank (a front end prints on
+ * rank 0 only), except `checkpoint`, which only rank 0 sees. */
 #ifndef RB_APP_RUNNER_H
 #define RB_APP_RUNNER_H
 
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "rb_comm.h"
 #include "rb_model.h"
 #include "rb_train.h"
 
@@ -35,6 +44,7 @@ typedef struct {
     int64_t ckpt_every;       /* 0: at the end of each phase (and when stopped) only */
     int resume;               /* continue the run in out_dir */
     atomic_int *stop;         /* may be NULL; non-zero (a signal number, or 1) stops the run */
+    rb_comm *comm;            /* NULL: one process; else this process's data-parallel group */
 } app_run_spec;
 
 typedef struct {

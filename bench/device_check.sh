@@ -18,7 +18,7 @@
 #
 # Environment: JOBS (nproc), STEPS (5), RB_ASSETS_DIR (.devdeps/assets, then
 # ../shared/assets), DEVDEPS_FORCE=1 (use the unpacked packages even where
-# the system has them). Exit status: 0 all passed; 3 no GPU here (stopped
+# the system has them), NO_ATT_AB=1 (skip the fp32-attention comparison). Exit status: 0 all passed; 3 no GPU here (stopped
 # before the first step that needs one); else the failing step's.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -106,7 +106,7 @@ b="$root/build-device"
 if ! cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DRB_CUDA=ON >>"$log" 2>&1; then
   say "cmake failed (see $log)"; tail -20 "$log" >&2; exit 1
 fi
-if ! cmake --build "$b" -j "$jobs" --target retrobench rbcuda test_parity_cuda test_cuda_probe >>"$log" 2>&1; then
+if ! cmake --build "$b" -j "$jobs" --target retrobench rbcuda test_parity_cuda test_batch_cuda test_cuda_probe test_dist_nccl >>"$log" 2>&1; then
   say "build failed (see $log)"; grep -E "error|Error" "$log" | head -20 >&2; exit 1
 fi
 say "built: $b/retrobench, $b/librbcuda.so (sm_80, sm_90)"
@@ -136,6 +136,21 @@ grep -E "^== |FAILED|first difference" "$b/parity.log" >&2
 parity=$(tail -n +1 "$b/parity.log" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -1)
 say "parity: $parity"
 summary+=("cuda parity: ${parity:-no result} (rc $rc; $b/parity.log)")
+# batched decoding equals single-sequence decoding on the GPU (gemm_rows,
+# attention_cached row-invariant)
+"$b/tests/test_batch_cuda" >"$b/batch.log" 2>&1
+brc0=$?
+cat "$b/batch.log" >>"$log"
+grep -E "^== |FAILED" "$b/batch.log" >&2
+batch=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$b/batch.log" | tail -1)
+say "batched decoding: $batch"
+summary+=("batched = single decoding: ${batch:-no result} (rc $brc0; $b/batch.log)")
+[ "$brc0" = 0 ] || rc=1
+# data parallel through NCCL, one rank against no group (docs/distributed.md)
+"$b/tests/test_dist_nccl" >"$b/nccl.log" 2>&1
+nrc=$?
+cat "$b/nccl.log" >>"$log"
+summary+=("nccl: $(tail -1 "$b/nccl.log") (rc $nrc)")
 
 # ---- 4. training against PyTorch, and decoding ----
 say "training benchmark against PyTorch (bf16), decode at depths 1, 8, 32"
@@ -151,5 +166,18 @@ else
   summary+=("$(grep -E '^torch_mfu=' "$b/bench.log")")
   summary+=("$(tail -1 "$b/bench.log")")
 fi
+# ---- 5. what the tensor-core attention buys: the same step with bf16 mode's
+# attention on the fp32 kernels (RB_CUDA_ATTENTION=fp32), at the benchmark's batch ----
+if [ "$brc" = 0 ] && [ -z "${NO_ATT_AB:-}" ]; then
+  B=$(sed -n 's/^config=.*_B\([0-9]*\)T.*/\1/p' "$b/bench.log" | tail -1)
+  say "attention A/B at batch ${B:-?}: fp32 attention kernels in bf16 mode"
+  ab=$(RB_CUDA_ATTENTION=fp32 timeout 180 "$b/retrobench" bench train --device cuda --precision bf16 --optim adamw \
+    --batch "${B:-8}" --steps 2 --warmup 1 --dim 768 --heads 12 --kv-heads 4 --hidden 2048 --vocab 32000 \
+    --prelude 2 --recur 4 --coda 2 --nograd-iters 0 --grad-iters 8 --seq 1024 2>>"$log")
+  echo "$ab" >>"$log"
+  mma_ms=$(sed -n 's/^forward_ms=.* step_ms=\([0-9.]*\).*/\1/p' "$b/bench.log" | tail -1)
+  f32_ms=$(echo "$ab" | sed -n 's/^forward_ms=.* step_ms=\([0-9.]*\).*/\1/p' | tail -1)
+  summary+=("attention A/B: step_ms=${mma_ms:-?} (tensor cores) vs ${f32_ms:-?} (RB_CUDA_ATTENTION=fp32)")
+fi
 printf '%s\n' "== device_check summary ($(($(date +%s) - t_start)) s; log $log)" "${summary[@]}"
-[ "$rc" = 0 ] && [ "$brc" = 0 ]
+[ "$rc" = 0 ] && [ "$brc" = 0 ] && [ "$nrc" = 0 ]

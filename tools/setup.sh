@@ -7,7 +7,8 @@
 #
 # The package list is the whole dependency story: OpenBLAS in its OpenMP
 # flavour (so OpenBLAS and our OpenMP kernels share one thread pool and do
-# not oversubscribe the cores), Lua 5.4, ncursesw, libcheck, cJSON, and
+# not oversubscribe the cores), Lua 5.4, ncursesw, libcheck, cJSON, Open MPI
+# (data-parallel training; optional for the build, docs/distributed.md), and
 # Debian's python3-torch as the numerical reference for the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,8 @@ PACKAGES=(build-essential cmake pkg-config git
   python3 python3-torch python3-numpy python3-venv python3-pip
   clang libclang-rt-dev
   tmux
-  time)
+  time
+  openmpi-bin libopenmpi-dev)
 
 if [ "$want_apt" = 1 ]; then
   missing=()

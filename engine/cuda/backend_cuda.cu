@@ -207,6 +207,12 @@ rb_cuda_module_create(rb_backend **out, const rb_cuda_options *o, rb_error *err)
                            "cuda backend: %s has compute capability %s; bf16 needs 8.0 (Ampere) or newer",
                            p.name, cc);
     }
+    /* RB_CUDA_ATTENTION=fp32 keeps training's attention on the fp32 kernels
+     * in bf16 mode (to compare speed or rule the tensor-core kernels out) */
+    const char *att = getenv("RB_CUDA_ATTENTION");
+    if (att && *att && strcmp(att, "fp32") != 0 && strcmp(att, "mma") != 0)
+        return create_fail(be, err, RB_EINVAL, "cuda backend: RB_CUDA_ATTENTION=%s is not fp32 or mma%s", att, "");
+    c->att_mma = o->precision == RB_CUDA_BF16 && !(att && !strcmp(att, "fp32"));
     c->smem_optin = p.sharedMemPerBlockOptin;
     c->n_sm = p.multiProcessorCount;
     if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess)
@@ -232,7 +238,8 @@ rb_cuda_module_create(rb_backend **out, const rb_cuda_options *o, rb_error *err)
     if (c->failed)
         return create_fail(be, err, RB_EUNSUPPORTED, "cuda backend: %s%s", c->fail_msg, "");
 
-    snprintf(c->name, sizeof c->name, "cuda:%d (%s, %s)", o->device, p.name, precision_name(o->precision));
+    snprintf(c->name, sizeof c->name, "cuda:%d (%s, %s%s)", o->device, p.name, precision_name(o->precision),
+             o->precision == RB_CUDA_BF16 && !c->att_mma ? ", fp32 attention" : "");
     snprintf(c->bf16_impl, sizeof c->bf16_impl, "cuBLAS bf16 GEMM on rounded operands, fp32 sums");
     be->name = c->name; /* "cuda:0 (...)": rb_backend_is_cuda looks at the prefix */
     be->concurrent_calls = 1;
@@ -249,6 +256,7 @@ rb_cuda_module_create(rb_backend **out, const rb_cuda_options *o, rb_error *err)
     be->gemm_bf16 = rb_cuda_gemm_bf16;
     be->gemm_bf16_impl = c->bf16_impl;
     be->syrk_bf16 = rb_cuda_syrk_bf16;
+    be->gemm_rows = rb_cuda_gemm_rows;
     be->embedding_fwd = rb_cuda_embedding_fwd;
     be->embedding_bwd = rb_cuda_embedding_bwd;
     be->rmsnorm_fwd = rb_cuda_rmsnorm_fwd;

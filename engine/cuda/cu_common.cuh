@@ -41,9 +41,10 @@ typedef struct {
     double *host_double;    /* pinned: sumsq's result */
     size_t smem_optin;      /* largest dynamic shared memory a block may ask for */
     int n_sm;
+    int att_mma;            /* training's attention on tensor cores (bf16 mode, cuda_attention_mma.cu) */
     int failed;             /* sticky: the first deferred failure, reported by sync() */
     char fail_msg[512];
-    char name[160];         /* "cuda:0 (NVIDIA H200, bf16)" */
+    char name[320];         /* "cuda:0 (NVIDIA H200, bf16)" */
     char bf16_impl[96];
 } rb_cuda_ctx;
 
@@ -162,6 +163,9 @@ void rb_cuda_gemm_bf16(rb_backend *be, int ta, int tb, int M, int N, int K, floa
                        const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 void rb_cuda_syrk_bf16(rb_backend *be, int trans, int N, int K, float alpha, const float *A, int lda,
                        float *C, int ldc);
+/* the batch-invariant product of inference (cuda_rows.cu) */
+void rb_cuda_gemm_rows(rb_backend *be, int M, int N, int K, const float *A, int lda, const float *W, int ldw,
+                       int accumulate, float *C, int ldc);
 void rb_cuda_embedding_fwd(rb_backend *be, float *out, const int32_t *tokens, const float *table,
                            int N, int D);
 void rb_cuda_embedding_bwd(rb_backend *be, float *dtable, const float *dout, const int32_t *tokens,
@@ -182,6 +186,15 @@ void rb_cuda_attention_cached(rb_backend *be, float *out, const float *q, int ld
                               const float *vc, int n, int pos0, int H, int KV, int hd);
 /* Raise the kernels' dynamic shared-memory limits once (at creation). */
 void rb_cuda_attention_init(rb_cuda_ctx *c);
+/* The tensor-core attention of bf16 mode (cuda_attention_mma.cu): whether
+ * it takes head_dim hd on this device, its init, forward and backward (Dr:
+ * the row dots rowsum(dO o O), [B, H, T]). */
+int rb_cuda_att_mma_ok(const rb_cuda_ctx *c, int hd);
+void rb_cuda_att_mma_init(rb_cuda_ctx *c);
+void rb_cuda_att_fwd_mma(rb_cuda_ctx *c, float *out, float *lse, const float *qkv, int B, int T, int H, int KV,
+                         int hd);
+void rb_cuda_att_bwd_mma(rb_cuda_ctx *c, float *dqkv, const float *dout, const float *qkv, const float *lse,
+                         const float *Dr, int B, int T, int H, int KV, int hd);
 void rb_cuda_swiglu_fwd(rb_backend *be, float *act, const float *gu, int N, int F);
 void rb_cuda_swiglu_bwd(rb_backend *be, float *dgu, const float *dact, const float *gu, int N, int F);
 void rb_cuda_add(rb_backend *be, float *y, const float *a, const float *b, size_t n);

@@ -4,9 +4,18 @@
  * is ever stored. The same forward kernel serves decoding against a KV
  * cache (query row t at absolute position pos0 + t sees keys 0 .. pos0 + t).
  *
- * fp32 throughout (CUDA cores), so the results match the CPU backend's to
- * rounding in every precision mode; docs/cuda.md says why this is the first
- * thing to move to tensor cores.
+ * fp32 on CUDA cores: these kernels serve the fp32 and tf32 modes, decoding
+ * in every mode, and head dimensions above 128; in bf16 mode training's
+ * attention runs on tensor cores instead (cuda_attention_mma.cu).
+ *
+ * Row invariance (rb_backend.h asks it of attention_cached): query row t's
+ * output is computed by one warp from its q row, its own key count
+ * kvis = pos0 + t + 1 and key tiles that start at key 0 and step by 32
+ * whatever the query tile, in a fixed sequence of operations (written with
+ * fmaf, so no contraction choice differs between unrolled copies); the other
+ * rows of its query tile, n, and the tile it lands in change only which
+ * block and warp run that sequence. tests/support/rb_parity.c checks it
+ * bitwise (rows alone against the same rows in a chunk of 37).
  *
  * Forward and dQ: a block of 4 warps owns 32 query rows of one (b, h); key
  * and value tiles of 32 rows are staged in shared memory (rows padded by one
@@ -94,13 +103,13 @@ __global__ void __launch_bounds__(128) k_att_fwd(att_geom g, float *out, long lo
             if (j < kvis) {
                 const float *qr = qs + r * hd, *kr = ks + lane * hp;
                 float dot = 0.0f;
-                for (int d = 0; d < hd; d++) dot += qr[d] * kr[d];
+                for (int d = 0; d < hd; d++) dot = fmaf(qr[d], kr[d], dot);
                 s = dot * g.scale;
             }
             const float mnew = fmaxf(m[rr], warp_max(s));
             const float p = j < kvis ? expf(s - mnew) : 0.0f;
             const float corr = expf(m[rr] - mnew); /* 0 on the first tile */
-            l[rr] = l[rr] * corr + warp_sum(p);
+            l[rr] = fmaf(l[rr], corr, warp_sum(p));
             m[rr] = mnew;
 #pragma unroll
             for (int c = 0; c < HC; c++) o[rr][c] *= corr;
@@ -111,7 +120,7 @@ __global__ void __launch_bounds__(128) k_att_fwd(att_geom g, float *out, long lo
 #pragma unroll
                 for (int c = 0; c < HC; c++) {
                     const int d = lane + 32 * c;
-                    if (d < hd) o[rr][c] += pj * vr[d];
+                    if (d < hd) o[rr][c] = fmaf(pj, vr[d], o[rr][c]);
                 }
             }
         }
@@ -328,6 +337,7 @@ void rb_cuda_attention_init(rb_cuda_ctx *c)
     cudaFuncSetAttribute((const void *)k_att_bwd_dkdv, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)cap(dkdv_smem(256), o));
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) rb_cuda_fail(c, "attention kernels' shared-memory limits", cudaGetErrorString(e));
+    rb_cuda_att_mma_init(c);
 }
 
 static void launch_fwd(rb_cuda_ctx *c, const att_geom *g, float *out, long long ob, int ldo, float *lse)
@@ -368,8 +378,13 @@ void rb_cuda_attention_fwd(rb_backend *be, float *out, float *lse, const float *
                            int hd)
 {
     if (B <= 0 || T <= 0 || H <= 0) return;
+    rb_cuda_ctx *c = cuda_ctx(be);
+    if (rb_cuda_att_mma_ok(c, hd)) {
+        rb_cuda_att_fwd_mma(c, out, lse, qkv, B, T, H, KV, hd);
+        return;
+    }
     att_geom g = training_geom(qkv, B, T, H, KV, hd);
-    launch_fwd(cuda_ctx(be), &g, out, (long long)T * H * hd, H * hd, lse);
+    launch_fwd(c, &g, out, (long long)T * H * hd, H * hd, lse);
 }
 
 void rb_cuda_attention_cached(rb_backend *be, float *out, const float *q, int ldq, const float *kc,
@@ -400,15 +415,21 @@ void rb_cuda_attention_bwd(rb_backend *be, float *dqkv, const float *dout, const
 {
     rb_cuda_ctx *c = cuda_ctx(be);
     if (B <= 0 || T <= 0 || H <= 0) return;
-    const int hc = head_chunks(c, hd);
-    if (!hc || !smem_ok(c, dq_smem(hd), "attention backward") || !smem_ok(c, dkdv_smem(hd), "attention backward"))
+    const int mma = rb_cuda_att_mma_ok(c, hd);
+    const int hc = mma ? 0 : head_chunks(c, hd);
+    if (!mma && (!hc || !smem_ok(c, dq_smem(hd), "attention backward") ||
+                 !smem_ok(c, dkdv_smem(hd), "attention backward")))
         return;
     float *Dr = (float *)rb_cuda_scratch(c, (size_t)B * H * T * sizeof(float));
     if (!Dr) return;
-    const att_geom g = training_geom(qkv, B, T, H, KV, hd);
-    const int ld = (H + 2 * KV) * hd;
     const long long rows = (long long)B * T * H;
     RB_LAUNCH(c, k_att_rowdot, (unsigned)((rows + 3) / 4), 128, 0, Dr, dout, out, B, T, H, hd);
+    if (mma) {
+        rb_cuda_att_bwd_mma(c, dqkv, dout, qkv, lse, Dr, B, T, H, KV, hd);
+        return;
+    }
+    const att_geom g = training_geom(qkv, B, T, H, KV, hd);
+    const int ld = (H + 2 * KV) * hd;
     dim3 gq((unsigned)((T + ATT_QT - 1) / ATT_QT), (unsigned)(B * H));
     const size_t sq = dq_smem(hd);
     if (hc == 2) RB_LAUNCH(c, k_att_bwd_dq<2>, gq, 128, sq, g, dout, lse, Dr, dqkv, ld);

@@ -96,7 +96,9 @@ rb_depth rb_depth_draw(rb_rng *rng, int rbar, int backprop_depth, double sigma);
 typedef enum {
     RB_CURRIC_CONSTANT = 0, /* max_value at every step */
     RB_CURRIC_LINEAR = 1,   /* f(x) = x */
-    RB_CURRIC_1SQRT = 2     /* f(x) = 1 - sqrt(1 - x) <= x: longer at low rbar; the main recipe */
+    RB_CURRIC_1SQRT = 2,    /* f(x) = 1 - sqrt(1 - x) <= x: longer at low rbar; the main recipe */
+    RB_CURRIC_TABLE = 3     /* one value per step from a table (a front end evaluated a function of
+                               the step for every step up front: see rb_curriculum_set_table) */
 } rb_curric_shape;
 
 /* value(step), with W = ceil(warmup_fraction * total_steps) and
@@ -115,6 +117,11 @@ typedef struct {
     int max_value;          /* rbar_max (e.g. 4 or 32) or the final backprop depth */
     double min_ratio;       /* in [0, 1); 0 for the recurrence curriculum */
     int64_t step_offset;    /* >= 0; 0 for the recurrence curriculum */
+    /* RB_CURRIC_TABLE: value(step) = table[min(step, table_len - 1)]; warmup_fraction,
+     * min_ratio and step_offset are not used. The values are not owned: the caller keeps
+     * them alive while the curriculum is used (a trainer keeps its own copy). */
+    const int32_t *table;
+    int64_t table_len;
 } rb_curriculum;
 
 /* Recurrence curriculum of METHOD.md: 1-sqrt over 75% of training. */
@@ -126,6 +133,16 @@ void rb_curriculum_rbar_default(rb_curriculum *c, int rbar_max);
  * which is 2 for start 1 or 2 and max_depth 8. */
 void rb_curriculum_backprop_authors(rb_curriculum *c, int start, int max_depth,
                                     double warmup_fraction);
+/* A tabulated curriculum over values[0 .. n): shape RB_CURRIC_TABLE,
+ * max_value the largest value (which sizes the trainer's activations). The
+ * values are borrowed, not copied. Values are checked by
+ * rb_curriculum_check (each in [1, RB_DEPTH_RBAR_MAX], one per step at
+ * least). */
+void rb_curriculum_set_table(rb_curriculum *c, const int32_t *values, int64_t n);
+/* The table's identity, recorded in checkpoints so that a resume refuses
+ * another table: FNV-1a 64 over u64le(n) and each value as u32le. 0 for a
+ * curriculum that is not tabulated. */
+uint64_t rb_curriculum_table_hash(const rb_curriculum *c);
 /* Checks the fields (total_steps >= 1). */
 rb_status rb_curriculum_check(const rb_curriculum *c, int64_t total_steps, rb_error *err);
 /* W = ceil(warmup_fraction * total_steps). */

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "rb_comm.h"
 #include "rb_data.h"
 #include "rb_io.h"
 #include "rb_model.h"
@@ -40,8 +41,14 @@ typedef struct {
     rb_train_source sources[RB_TRAIN_MAX_SOURCES];
     int n_sources;
     double val_fraction;  /* last rows of each source held out (0.05) */
-    int batch;            /* rows per micro-batch */
+    int batch;            /* rows per micro-batch, over all data-parallel ranks */
     int grad_accum;       /* micro-batches per optimizer step */
+    int dp_shards;        /* S: each micro-batch is computed as S shards of batch / S rows
+                             whose gradients are summed in shard order (the shards are
+                             spread over the ranks); 0: one per rank. Not part of the
+                             recipe: any S gives the same update up to rounding, and the
+                             same S gives the same bits on any number of ranks that
+                             divides it (docs/distributed.md) */
     int64_t steps;        /* optimizer steps of this phase */
 
     rb_curriculum rbar;     /* mean recurrence: 1-sqrt over 75% to rbar_max (4) */
@@ -86,6 +93,9 @@ typedef struct {
     int val_depth[RB_TRAIN_MAX_VAL_DEPTHS];
     double val_loss[RB_TRAIN_MAX_VAL_DEPTHS];
     int val_interrupted;  /* the step was applied, then its validation was stopped (n_val = 0) */
+    int ranks;            /* processes in the data-parallel group (1: none) */
+    double reduce_seconds; /* in the gradient all-reduce (0 without a group) */
+    double wait_seconds;  /* in the step's status agreement: mostly waiting for the slowest rank */
 } rb_train_metrics;
 
 typedef struct rb_trainer rb_trainer;
@@ -99,6 +109,34 @@ typedef struct rb_trainer rb_trainer;
 rb_status rb_trainer_create(rb_trainer **out, rb_model *m, const rb_train_config *c,
                             const atomic_int *stop, rb_error *err);
 void rb_trainer_destroy(rb_trainer *t);
+
+/* Data-parallel training (docs/distributed.md). Every rank of `comm`
+ * creates a trainer with the same settings and calls the same functions in
+ * the same order: step, validate and sync are collectives; save is rank
+ * 0's alone. A step's rows are the next grad_accum x batch rows of the
+ * global data order: micro-batch i is rows [i batch, (i+1) batch), cut into
+ * dp_shards shards of batch / dp_shards consecutive rows, rank r computing
+ * shards [r S/W, (r+1) S/W). All ranks share micro-batch i's depth draw
+ * (seed, step, i), and row g of it gets the initial state drawn from
+ * (seed, step, i, g), so where a row is computed changes nothing. The
+ * gradient is summed by one comm->allreduce_sum per step, before clipping;
+ * loss, gradient norm and token counts in the metrics are the group's.
+ * Each step ends with one small allreduce of a status word, so every rank
+ * returns the same status: a stop (any rank's flag), a non-finite loss
+ * (any rank's: the step is skipped everywhere) or an error in any rank
+ * (that rank returns its own message, the others name it). comm NULL is
+ * one process; comm must outlive the trainer. */
+rb_status rb_trainer_create_comm(rb_trainer **out, rb_model *m, const rb_train_config *c,
+                                 const atomic_int *stop, rb_comm *comm, rb_error *err);
+/* Collective: check that every rank was created with the same settings,
+ * model size and data (naming the first difference), then give every rank
+ * rank 0's weights, optimizer state, step and data position (rank 0 may
+ * have restored a checkpoint). Call after rank 0's restore, before the
+ * first step. A no-op without a group. */
+rb_status rb_trainer_sync(rb_trainer *t, rb_error *err);
+/* The group (NULL: one process), the resolved shard count and its rows. */
+rb_comm *rb_trainer_comm(const rb_trainer *t);
+int rb_trainer_shards(const rb_trainer *t);
 
 /* One optimizer step. A non-finite loss or gradient skips the update
  * (metrics->skipped) and returns RB_OK unless max_bad_steps were skipped in

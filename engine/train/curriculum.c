@@ -13,6 +13,8 @@ void rb_curriculum_rbar_default(rb_curriculum *c, int rbar_max)
     c->max_value = rbar_max;
     c->min_ratio = 0.0;
     c->step_offset = 0;
+    c->table = NULL;
+    c->table_len = 0;
 }
 
 void rb_curriculum_backprop_authors(rb_curriculum *c, int start, int max_depth,
@@ -27,16 +29,57 @@ void rb_curriculum_backprop_authors(rb_curriculum *c, int start, int max_depth,
     c->max_value = max_depth;
     c->min_ratio = m < 0.0 ? 0.0 : (m > 1.0 ? 1.0 : m);
     c->step_offset = 1;
+    c->table = NULL;
+    c->table_len = 0;
+}
+
+void rb_curriculum_set_table(rb_curriculum *c, const int32_t *values, int64_t n)
+{
+    int32_t mx = 1;
+    for (int64_t i = 0; values && i < n; i++)
+        if (values[i] > mx) mx = values[i];
+    c->shape = RB_CURRIC_TABLE;
+    c->max_value = mx;
+    c->table = values;
+    c->table_len = n;
+}
+
+uint64_t rb_curriculum_table_hash(const rb_curriculum *c)
+{
+    if (!c || c->shape != RB_CURRIC_TABLE || !c->table) return 0;
+    uint64_t h = 0xcbf29ce484222325ull;
+    const uint64_t n = (uint64_t)c->table_len;
+    for (int i = 0; i < 8; i++) h = (h ^ ((n >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+    for (int64_t k = 0; k < c->table_len; k++) {
+        const uint32_t v = (uint32_t)c->table[k];
+        for (int i = 0; i < 4; i++) h = (h ^ ((v >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+    }
+    return h;
 }
 
 rb_status rb_curriculum_check(const rb_curriculum *c, int64_t total_steps, rb_error *err)
 {
     if (!c) return rb_fail(err, RB_EINVAL, "curriculum: NULL");
     if (c->shape != RB_CURRIC_CONSTANT && c->shape != RB_CURRIC_LINEAR &&
-        c->shape != RB_CURRIC_1SQRT)
+        c->shape != RB_CURRIC_1SQRT && c->shape != RB_CURRIC_TABLE)
         return rb_fail(err, RB_EINVAL,
                        "curriculum: unknown shape %d (use constant, linear or 1-sqrt)",
                        (int)c->shape);
+    if (c->shape == RB_CURRIC_TABLE) {
+        if (!c->table || c->table_len < 1)
+            return rb_fail(err, RB_EINVAL, "curriculum: a tabulated curriculum without values (give one "
+                                           "value per step, e.g. a Lua function of the step)");
+        if (total_steps < 1 || c->table_len < total_steps)
+            return rb_fail(err, RB_EINVAL, "curriculum: the table has %lld values for %lld steps; give "
+                                           "one value per step", (long long)c->table_len,
+                           (long long)total_steps);
+        for (int64_t i = 0; i < c->table_len; i++)
+            if (c->table[i] < 1 || c->table[i] > RB_DEPTH_RBAR_MAX || c->table[i] > c->max_value)
+                return rb_fail(err, RB_EINVAL, "curriculum: the table's value at step %lld is %d; values "
+                                               "must be in 1..%d (and at most max_value %d)",
+                               (long long)i, (int)c->table[i], RB_DEPTH_RBAR_MAX, c->max_value);
+        return RB_OK;
+    }
     if (!(c->warmup_fraction >= 0.0 && c->warmup_fraction <= 1.0))
         return rb_fail(err, RB_EINVAL, "curriculum: warmup_fraction = %g is outside [0, 1]",
                        c->warmup_fraction);
@@ -63,6 +106,7 @@ int64_t rb_curriculum_warmup_steps(const rb_curriculum *c, int64_t total_steps)
 int rb_curriculum_value(const rb_curriculum *c, int64_t step, int64_t total_steps)
 {
     if (c->shape == RB_CURRIC_CONSTANT) return c->max_value;
+    if (c->shape == RB_CURRIC_TABLE) return c->table[step < c->table_len ? step : c->table_len - 1];
     int64_t w = rb_curriculum_warmup_steps(c, total_steps);
     int64_t s = step + c->step_offset;
     if (s >= w) return c->max_value;

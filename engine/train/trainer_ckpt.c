@@ -88,6 +88,40 @@ static int recipe_items(const rb_train_config *c, recipe_item *it)
     return n;
 }
 
+/* NULL when the checkpoint's tabulated curricula (if any) are this run's;
+ * else a reason. Checked before the recipe so the message names the table. */
+static const char *table_mismatch(const cJSON *state, const rb_train_config *c, char *buf, size_t cap)
+{
+    const rb_curriculum *tabs[2] = {&c->rbar, &c->backprop};
+    static const char *const keys[2] = {"rbar_table", "backprop_table"};
+    static const char *const what[2] = {"recurrence", "backprop-depth"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *tj = cJSON_GetObjectItemCaseSensitive(state, keys[i]);
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(tj, "hash");
+        const int mine = tabs[i]->shape == RB_CURRIC_TABLE;
+        char hx[40];
+        snprintf(hx, sizeof hx, "%016llx", (unsigned long long)rb_curriculum_table_hash(tabs[i]));
+        if (!tj && !mine) continue;
+        if (!tj) {
+            snprintf(buf, cap, "it was trained with a built-in %s curriculum, this run has a tabulated one "
+                     "(a function of the step, table %s)", what[i], hx);
+            return buf;
+        }
+        if (!mine) {
+            snprintf(buf, cap, "it was trained with a tabulated %s curriculum (a function of the step, table "
+                     "%s), this run has a built-in one", what[i], cJSON_IsString(h) ? h->valuestring : "?");
+            return buf;
+        }
+        if (!cJSON_IsString(h) || strcmp(h->valuestring, hx)) {
+            snprintf(buf, cap, "its %s curriculum was another table (%s) than this run's (%s over %lld steps): "
+                     "the function of the step differs", what[i], cJSON_IsString(h) ? h->valuestring : "?", hx,
+                     (long long)tabs[i]->table_len);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 /* NULL when the checkpoint's recipe equals this run's; else a reason */
 static const char *recipe_mismatch(const cJSON *rec, const rb_train_config *c, char *buf, size_t cap)
 {
@@ -151,6 +185,17 @@ static char *train_state_json(const rb_trainer *t)
         cJSON_AddStringToObject(o, "lr_scale", v);
     }
     if (t->rbar_override > 0) cJSON_AddNumberToObject(o, "rbar_override", t->rbar_override);
+    /* tabulated curricula (a front end's function of the step): their
+     * identity, only when used, so other checkpoints stay as they were */
+    const rb_curriculum *tabs[2] = {&t->cfg.rbar, &t->cfg.backprop};
+    for (int i = 0; i < 2; i++) {
+        if (tabs[i]->shape != RB_CURRIC_TABLE) continue;
+        char v[40];
+        snprintf(v, sizeof v, "%016llx", (unsigned long long)rb_curriculum_table_hash(tabs[i]));
+        cJSON *tj = cJSON_AddObjectToObject(o, i == 0 ? "rbar_table" : "backprop_table");
+        cJSON_AddStringToObject(tj, "hash", v);
+        cJSON_AddNumberToObject(tj, "steps", (double)tabs[i]->table_len);
+    }
     return rb_json_take_text(o, 1, 0);
 }
 
@@ -527,7 +572,10 @@ rb_status rb_trainer_restore(rb_trainer *t, const char *dir, rb_error *err)
     if (!ok || (uint64_t)seed != t->cfg.seed)
         FAIL(RB_EINVAL, "checkpoint %s: it was trained on other data or with another seed (sources, "
                         "their row counts and the seed must match to resume exactly)", path);
-    char why[256];
+    char why[512];
+    if (table_mismatch(state, &t->cfg, why, sizeof why))
+        FAIL(RB_EINVAL, "checkpoint %s: %s; resume with the curriculum it was trained with (or start a new "
+                        "run in another folder)", path, why);
     if (recipe_mismatch(cJSON_GetObjectItemCaseSensitive(state, "recipe"), &t->cfg, why, sizeof why))
         FAIL(RB_EINVAL, "checkpoint %s: %s; resume with the settings it was trained with (or start a "
                         "new run in another folder)", path, why);

@@ -186,5 +186,19 @@ else
   echo "note: 'script' cannot make a terminal here; progress check skipped"
 fi
 
+# 11. a run folder (or one checkpoint folder) stands for its newest model
+if [ -d "$tmp/r10" ]; then
+  "$rb" generate -m "$tmp/r10" -p "Once" -n 4 -t 0 > "$tmp/r11a.txt" 2> "$tmp/r11a.err"
+  rc=$?
+  newest=$(cat "$tmp/r10/latest")
+  "$rb" generate -m "$tmp/r10/$newest/model.safetensors" -p "Once" -n 4 -t 0 > "$tmp/r11b.txt" 2> /dev/null
+  if [ $rc -eq 0 ] && cmp -s "$tmp/r11a.txt" "$tmp/r11b.txt" && grep -q "run folder: using its latest checkpoint" "$tmp/r11a.err" &&
+     "$rb" info -m "$tmp/r10/$newest" > /dev/null 2>&1; then
+    ok "-m RUN_DIR and -m CHECKPOINT_DIR load the newest checkpoint's model"
+  else
+    fail "-m RUN_DIR: status $rc: $(head -1 "$tmp/r11a.err")"
+  fi
+fi
+
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "all passed"

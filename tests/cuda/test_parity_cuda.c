@@ -26,6 +26,16 @@
 #include "rb_test.h"
 #include <time.h>
 
+/* bf16 mode's tensor-core attention against the fp32 CPU (docs/cuda.md,
+ * "Tolerances"; u = 2^-9, bf16's unit roundoff): on bf16-representable
+ * inputs only the roundings of P (forward: |dO| <= 2u/(1-u) max|v|, |dlse|
+ * <= u) and of P and dS (backward: ~3u per term, with cancellation in dQ
+ * and dK) remain; arbitrary inputs add the roundings of q, k, v and dO. */
+#define TOL_ATT_FWD_BF16_IN 5e-3
+#define TOL_ATT_BWD_BF16_IN 1e-2
+#define TOL_ATT_FWD_BF16 1e-2
+#define TOL_ATT_BWD_BF16 2e-2
+
 static double t_start;
 static int gen_tokens = 64;
 static double now_s(void)
@@ -129,10 +139,18 @@ int main(void)
 
     gpu = model_only ? NULL : cuda_backend(RB_CUDA_BF16, &skip);
     if (gpu) {
-        SECTION("every op, bf16 mode (gemm against the CPU's gemm_bf16)");
+        SECTION("every op, bf16 mode (gemm against the CPU's gemm_bf16, attention on tensor cores)");
         rb_parity_opts ob = o;
         ob.gemm_as_bf16 = 1;
+        ob.tol_att = TOL_ATT_FWD_BF16;
+        ob.tol_att_bwd = TOL_ATT_BWD_BF16;
         rb_parity_ops(cpu, gpu, &ob, &rep);
+        SECTION("bf16 mode: attention on bf16-representable inputs (only P and dS roundings remain)");
+        rb_parity_opts oa = o;
+        oa.att_bf16_inputs = 1;
+        oa.tol_att = TOL_ATT_FWD_BF16_IN;
+        oa.tol_att_bwd = TOL_ATT_BWD_BF16_IN;
+        rb_parity_attention(cpu, gpu, &oa, &rep);
         /* the reference for mixed precision: the CPU with gemm_bf16 as its gemm */
         rb_backend cpu_bf16 = *cpu;
         cpu_bf16.gemm = cpu->gemm_bf16;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rb_batch.h"
 #include "rb_infer.h"
 #include "rb_rng.h"
 
@@ -38,6 +39,8 @@ void rb_parity_opts_default(rb_parity_opts *o)
     o->tol = 1e-5;
     o->tol_gemm = 1e-5;
     o->tol_bf16 = 1e-5;
+    o->tol_att = 1e-5;
+    o->tol_att_bwd = 1e-5;
     o->seed = 20251203;
 }
 
@@ -150,6 +153,29 @@ static double rel_err(const float *a, const float *b, size_t n)
         if (fabs((double)a[i]) > den) den = fabs((double)a[i]);
     }
     return den > 0 ? num / den : num;
+}
+
+/* x rounded to bf16 (nearest even), as the GPU rounds operands */
+static float round_bf16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x;
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* Round a twin's host values to bf16 and upload them again to both sides. */
+static void tw_round_bf16(pctx *p, twin *t)
+{
+    for (size_t i = 0; i < t->n; i++) t->h[i] = round_bf16(t->h[i]);
+    rb_error err = {0};
+    if (p->a->upload(p->a, t->da, t->h, t->n * sizeof(float), &err) != RB_OK ||
+        p->b->upload(p->b, t->db, t->h, t->n * sizeof(float), &err) != RB_OK) {
+        printf("parity: upload failed: %s\n", err.msg);
+        p->broken = 1;
+    }
 }
 
 /* Download [off, off + n) of both sides (both synchronised first: a failed
@@ -362,14 +388,19 @@ static void check_attention(pctx *p, int B, int T, int H, int KV, int hd)
     twin qkv = tw(p, N * ld, 1.5f), out = tw(p, N * Dq, 1.0f), lse = tw(p, (size_t)B * H * T, 1.0f);
     twin dout = tw(p, N * Dq, 1.0f), dqkv = tw(p, N * ld, 1.0f);
     if (p->broken) return;
+    if (p->o->att_bf16_inputs) {
+        tw_round_bf16(p, &qkv);
+        tw_round_bf16(p, &dout);
+    }
+    const double tol = p->o->tol_att;
     char what[72];
-    snprintf(what, sizeof what, "B%d T%d H%d KV%d hd%d", B, T, H, KV, hd);
+    snprintf(what, sizeof what, "B%d T%d H%d KV%d hd%d%s", B, T, H, KV, hd, p->o->att_bf16_inputs ? " bf16 in" : "");
     p->a->attention_fwd(p->a, out.da, lse.da, qkv.da, B, T, H, KV, hd);
     p->b->attention_fwd(p->b, out.db, lse.db, qkv.db, B, T, H, KV, hd);
-    rec(p, "attention_fwd", what, cmp(p, &out), p->o->tol);
+    rec(p, "attention_fwd", what, cmp(p, &out), tol);
     char w2[80];
     snprintf(w2, sizeof w2, "%s lse", what);
-    rec(p, "attention_fwd", w2, cmp(p, &lse), p->o->tol);
+    rec(p, "attention_fwd", w2, cmp(p, &lse), tol);
     p->a->attention_bwd(p->a, dqkv.da, dout.da, qkv.da, out.da, lse.da, B, T, H, KV, hd);
     p->b->attention_bwd(p->b, dqkv.db, dout.db, qkv.db, out.db, lse.db, B, T, H, KV, hd);
     /* dq, dk, dv separately: each has its own scale */
@@ -377,11 +408,11 @@ static void check_attention(pctx *p, int B, int T, int H, int KV, int hd)
     double ek = cmp_cols(p, &dqkv, N, (size_t)ld, (size_t)Dq, (size_t)KV * hd);
     double ev = cmp_cols(p, &dqkv, N, (size_t)ld, (size_t)Dq + (size_t)KV * hd, (size_t)KV * hd);
     snprintf(w2, sizeof w2, "%s dq", what);
-    rec(p, "attention_bwd", w2, eq, p->o->tol);
+    rec(p, "attention_bwd", w2, eq, p->o->tol_att_bwd);
     snprintf(w2, sizeof w2, "%s dk", what);
-    rec(p, "attention_bwd", w2, ek, p->o->tol);
+    rec(p, "attention_bwd", w2, ek, p->o->tol_att_bwd);
     snprintf(w2, sizeof w2, "%s dv", what);
-    rec(p, "attention_bwd", w2, ev, p->o->tol);
+    rec(p, "attention_bwd", w2, ev, p->o->tol_att_bwd);
     tw_free(p, &qkv), tw_free(p, &out), tw_free(p, &lse), tw_free(p, &dout), tw_free(p, &dqkv);
 }
 
@@ -397,6 +428,144 @@ static void check_attention_cached(pctx *p, int n, int pos0, int H, int KV, int 
     snprintf(what, sizeof what, "n%d at pos %d, H%d KV%d hd%d", n, pos0, H, KV, hd);
     rec(p, "attention_cached", what, cmp(p, &out), p->o->tol);
     tw_free(p, &q), tw_free(p, &kc), tw_free(p, &vc), tw_free(p, &out);
+}
+
+/* ---- row invariance (gemm_rows, attention_cached), on each backend ---- */
+
+/* A device buffer of n floats on be (NULL and p->broken on failure). */
+static float *dev(pctx *p, rb_backend *be, size_t n)
+{
+    float *d = NULL;
+    rb_error err = {0};
+    if (be->alloc(be, (void **)&d, (n ? n : 1) * sizeof(float), &err) != RB_OK) {
+        printf("parity: memory operation failed: %s\n", err.msg);
+        p->broken = 1;
+        return NULL;
+    }
+    return d;
+}
+
+/* Elements of rows x cols (strides la, lb) whose bits differ between two
+ * device matrices of be; -1 when a download fails. */
+static double bits_differ(rb_backend *be, const float *x, int la, const float *y, int lb, int rows, int cols)
+{
+    float *hx = malloc(sizeof(float) * (size_t)rows * la), *hy = malloc(sizeof(float) * (size_t)rows * lb);
+    rb_error err = {0};
+    double n = -1;
+    if (be->sync(be, &err) == RB_OK && be->download(be, hx, x, sizeof(float) * ((size_t)(rows - 1) * la + cols), &err) == RB_OK &&
+        be->download(be, hy, y, sizeof(float) * ((size_t)(rows - 1) * lb + cols), &err) == RB_OK) {
+        n = 0;
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                n += memcmp(hx + (size_t)r * la + c, hy + (size_t)r * lb + c, sizeof(float)) != 0;
+    } else {
+        printf("  backend %s failed: %s\n", be->name, err.msg);
+    }
+    free(hx), free(hy);
+    return n < 0 ? NAN : n;
+}
+
+/* On backend be: C = C0 + A W^T (accumulate) or A W^T for M rows, then
+ * single rows, a chunk, a misaligned row and a subset of W's rows must
+ * reproduce its elements bit for bit. */
+static void gemm_rows_invariance(pctx *p, rb_backend *be, const char *who, const float *A, int lda,
+                                 const float *W, int ldw, const float *C0, int ldc, int M, int N, int K, int acc)
+{
+    float *full = dev(p, be, (size_t)M * ldc), *part = dev(p, be, (size_t)M * ldc), *xa = dev(p, be, (size_t)K + 8);
+    if (p->broken) return;
+    be->copy(be, full, C0, sizeof(float) * (size_t)M * ldc);
+    be->gemm_rows(be, M, N, K, A, lda, W, ldw, acc, full, ldc);
+    double bad = 0;
+    const int rows[] = {0, 1, 7, 17, M - 1};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const int r = rows[i];
+        be->copy(be, part, C0 + (size_t)r * ldc, sizeof(float) * N);
+        be->gemm_rows(be, 1, N, K, A + (size_t)r * lda, lda, W, ldw, acc, part, ldc);
+        bad += bits_differ(be, full + (size_t)r * ldc, ldc, part, ldc, 1, N);
+    }
+    /* rows 5 .. 21 as one call of 17 */
+    be->copy(be, part, C0 + (size_t)5 * ldc, sizeof(float) * 17 * ldc);
+    be->gemm_rows(be, 17, N, K, A + (size_t)5 * lda, lda, W, ldw, acc, part, ldc);
+    bad += bits_differ(be, full + (size_t)5 * ldc, ldc, part, ldc, 17, N);
+    /* row 3 from a copy one float off its alignment */
+    be->copy(be, xa + 1, A + (size_t)3 * lda, sizeof(float) * K);
+    be->copy(be, part, C0 + (size_t)3 * ldc, sizeof(float) * N);
+    be->gemm_rows(be, 1, N, K, xa + 1, K, W, ldw, acc, part, ldc);
+    bad += bits_differ(be, full + (size_t)3 * ldc, ldc, part, ldc, 1, N);
+    /* W's rows 7 .. 11 alone, for all M rows */
+    be->copy(be, part, C0, sizeof(float) * (size_t)M * ldc);
+    be->gemm_rows(be, M, 5, K, A, lda, W + (size_t)7 * ldw, ldw, acc, part + 7, ldc);
+    bad += bits_differ(be, full + 7, ldc, part + 7, ldc, M, 5);
+    char what[72];
+    snprintf(what, sizeof what, "%s: rows alone vs M%d%s, bitwise", who, M, acc ? ", C +=" : "");
+    rec(p, "gemm_rows", what, bad, 0.0);
+    be->free(be, full), be->free(be, part), be->free(be, xa);
+}
+
+static void check_gemm_rows(pctx *p)
+{
+    /* (M, N, K, lda, ldw, ldc): odd strides (scalar loads), aligned ones
+     * (vector loads, several steps of k), one row, long W (more rows of W per warp) */
+    const int shapes[][6] = {{37, 45, 70, 73, 71, 47}, {37, 45, 300, 300, 300, 48}, {1, 45, 300, 300, 300, 48},
+                             {3, 4100, 20, 20, 20, 4100}, {2, 16390, 12, 12, 12, 16390}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = shapes[s][3], ldw = shapes[s][4],
+                  ldc = shapes[s][5];
+        twin A = tw(p, (size_t)M * lda, 1.0f), W = tw(p, (size_t)N * ldw, 1.0f), C = tw(p, (size_t)M * ldc, 1.0f);
+        if (p->broken) return;
+        for (int acc = 0; acc < 2; acc++) {
+            twin C1 = tw(p, (size_t)M * ldc, 1.0f);
+            if (p->broken) return;
+            p->a->copy(p->a, C1.da, C.da, sizeof(float) * C.n);
+            p->b->copy(p->b, C1.db, C.db, sizeof(float) * C.n);
+            p->a->gemm_rows(p->a, M, N, K, A.da, lda, W.da, ldw, acc, C1.da, ldc);
+            p->b->gemm_rows(p->b, M, N, K, A.db, lda, W.db, ldw, acc, C1.db, ldc);
+            char what[72];
+            snprintf(what, sizeof what, "M%d N%d K%d lda %d%s", M, N, K, lda, acc ? ", C +=" : "");
+            rec(p, "gemm_rows", what, cmp(p, &C1), p->o->tol);
+            tw_free(p, &C1);
+            if (M >= 22 && N >= 12) {
+                gemm_rows_invariance(p, p->a, "ref", A.da, lda, W.da, ldw, C.da, ldc, M, N, K, acc);
+                gemm_rows_invariance(p, p->b, "cand", A.db, lda, W.db, ldw, C.db, ldc, M, N, K, acc);
+            }
+        }
+        tw_free(p, &A), tw_free(p, &W), tw_free(p, &C);
+    }
+}
+
+/* On backend be: n query rows at pos0 in one call, then rows alone (at
+ * their own positions) and a chunk of 5 must give the same bits. */
+static void cached_invariance(pctx *p, rb_backend *be, const char *who, const float *q, int ldq, const float *kc,
+                              const float *vc, int n, int pos0, int H, int KV, int hd)
+{
+    const int Dq = H * hd;
+    float *full = dev(p, be, (size_t)n * Dq), *part = dev(p, be, (size_t)n * Dq);
+    if (p->broken) return;
+    be->attention_cached(be, full, q, ldq, kc, vc, n, pos0, H, KV, hd);
+    double bad = 0;
+    const int rows[] = {0, 1, 31, 32, n - 1};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const int t = rows[i];
+        be->attention_cached(be, part, q + (size_t)t * ldq, ldq, kc, vc, 1, pos0 + t, H, KV, hd);
+        bad += bits_differ(be, full + (size_t)t * Dq, Dq, part, Dq, 1, Dq);
+    }
+    be->attention_cached(be, part, q + (size_t)10 * ldq, ldq, kc, vc, 5, pos0 + 10, H, KV, hd);
+    bad += bits_differ(be, full + (size_t)10 * Dq, Dq, part, Dq, 5, Dq);
+    char what[72];
+    snprintf(what, sizeof what, "%s: rows alone vs n%d at %d, bitwise", who, n, pos0);
+    rec(p, "attention_cached", what, bad, 0.0);
+    be->free(be, full), be->free(be, part);
+}
+
+static void check_cached_rows(pctx *p, int n, int pos0, int H, int KV, int hd)
+{
+    const int ldq = (H + 2 * KV) * hd + 3, total = pos0 + n + 4;
+    twin q = tw(p, (size_t)n * ldq, 1.5f), kc = tw(p, (size_t)total * KV * hd, 1.5f);
+    twin vc = tw(p, (size_t)total * KV * hd, 1.0f);
+    if (p->broken) return;
+    cached_invariance(p, p->a, "ref", q.da, ldq, kc.da, vc.da, n, pos0, H, KV, hd);
+    cached_invariance(p, p->b, "cand", q.db, ldq, kc.db, vc.db, n, pos0, H, KV, hd);
+    tw_free(p, &q), tw_free(p, &kc), tw_free(p, &vc);
 }
 
 static void check_swiglu(pctx *p)
@@ -535,16 +704,29 @@ void rb_parity_ops(rb_backend *ref, rb_backend *cand, const rb_parity_opts *o, r
     check_embedding(&p);
     check_rmsnorm(&p);
     check_rope(&p);
+    check_gemm_rows(&p);
     check_attention(&p, 2, 37, 4, 2, 16);  /* GQA, a partial tile */
     check_attention(&p, 1, 70, 3, 1, 40);  /* three tiles, head_dim between the kernels' sizes */
     check_attention(&p, 1, 33, 2, 2, 72);  /* head_dim above 64 */
     check_attention_cached(&p, 5, 33, 4, 2, 16);
     check_attention_cached(&p, 1, 70, 4, 2, 16);
     check_attention_cached(&p, 40, 0, 2, 1, 72);
+    check_cached_rows(&p, 37, 33, 4, 2, 16);
+    check_cached_rows(&p, 37, 70, 2, 1, 72);
     check_swiglu(&p);
     check_vectors(&p);
     check_optim(&p);
     check_cross_entropy(&p);
+    if (p.broken) rb_parity_record(rep, o, "memory", "a memory operation failed", NAN, 0);
+}
+
+void rb_parity_attention(rb_backend *ref, rb_backend *cand, const rb_parity_opts *o, rb_parity_report *rep)
+{
+    pctx p = {ref, cand, o, rep, o->seed + 1000, 0};
+    check_attention(&p, 2, 37, 4, 2, 16);
+    check_attention(&p, 1, 70, 3, 1, 40);
+    check_attention(&p, 1, 33, 2, 2, 72);
+    check_attention(&p, 1, 150, 4, 2, 24); /* three key tiles of 64, head_dim padded to 32 */
     if (p.broken) rb_parity_record(rep, o, "memory", "a memory operation failed", NAN, 0);
 }
 
@@ -622,7 +804,7 @@ void rb_parity_train(rb_backend *ref, rb_backend *cand, const rb_config *cfg, rb
     }
     snprintf(what, sizeof what, "%s: %d-step loss trajectory", kname, steps);
     if (!ok) {
-        snprintf(what, sizeof what, "%s: failed: %.50s", kname, err.msg);
+        snprintf(what, sizeof what, "%s: failed: %.40s", kname, err.msg);
         traj = NAN;
     }
     rb_parity_record(rep, o, "train_trajectory", what, traj, tol_traj);
@@ -685,4 +867,141 @@ void rb_parity_generate(rb_backend *ref, rb_backend *cand, const rb_config *cfg,
         rb_parity_record(rep, o, "generate_logits", what, rel_err(lg[0], lg[1], (size_t)upto * V), tol_logits);
     }
     free(seq[0]), free(seq[1]), free(lg[0]), free(lg[1]);
+}
+
+/* ---------------- batched decoding ---------------- */
+
+#define BATCH_SEED 77
+
+static uint64_t fnv(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* One job alone: tok[max_new] greedy tokens, lg[max_new] hashes of the
+ * logits behind them. 0 on failure (err set). */
+static int single_path(rb_model *m, const int32_t *t, int n, int depth, int max_new, int32_t *tok, uint64_t *lg,
+                       rb_error *err)
+{
+    rb_session *s = NULL;
+    const int V = m->cfg.vocab_size;
+    float *l = malloc(sizeof(float) * (size_t)V);
+    int ok = rb_session_create(&s, m, n + max_new, depth, err) == RB_OK;
+    rb_infer_opts io = {.depth = depth, .seed = BATCH_SEED};
+    ok = ok && rb_session_feed(s, t, n, &io, l, NULL, err) == RB_OK;
+    for (int i = 0; ok && i < max_new; i++) {
+        tok[i] = rb_argmax(l, V);
+        lg[i] = fnv(l, sizeof(float) * (size_t)V);
+        if (i + 1 < max_new) ok = rb_session_feed(s, &tok[i], 1, &io, l, NULL, err) == RB_OK;
+    }
+    rb_session_destroy(s);
+    free(l);
+    return ok;
+}
+
+/* Every job through rb_batch with B slots; the number of steps that differ
+ * from the single path, or -1 on failure (err set). */
+static int batched_path(rb_model *m, int32_t *const *prompts, const int *lens, int n_prompts, const int *depths,
+                        int nd, int max_new, int B, const int32_t *ref_tok, const uint64_t *ref_lg, rb_error *err)
+{
+    rb_batch *b = NULL;
+    int maxd = 1, maxn = 1;
+    for (int i = 0; i < nd; i++) maxd = depths[i] > maxd ? depths[i] : maxd;
+    for (int i = 0; i < n_prompts; i++) maxn = lens[i] > maxn ? lens[i] : maxn;
+    rb_batch_opts bo = {.max_seqs = B, .max_tokens = maxn + max_new, .max_depth = maxd, .seed = BATCH_SEED};
+    if (rb_batch_create(&b, m, &bo, err) != RB_OK) return -1;
+    const int V = m->cfg.vocab_size, jobs = n_prompts * nd;
+    int *ids = malloc(sizeof(int) * (size_t)n_prompts), *job = malloc(sizeof(int) * (size_t)B);
+    int *cnt = malloc(sizeof(int) * (size_t)B);
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)B), *nxt = malloc(sizeof(int32_t) * (size_t)B);
+    int bad = 0, next = 0, done = 0, ok = 1;
+    for (int k = 0; ok && k < n_prompts; k++) ok = rb_batch_add_prompt(b, prompts[k], lens[k], &ids[k], NULL, err) == RB_OK;
+    for (int s = 0; s < B; s++) job[s] = -1;
+    while (ok && done < jobs) {
+        for (int s = 0; ok && s < B; s++) {
+            if (job[s] >= 0 || next >= jobs) continue;
+            const int j = next++;
+            ok = rb_batch_start(b, s, ids[j / nd], depths[j % nd], max_new, &tok[s], err) == RB_OK;
+            if (!ok) break;
+            job[s] = j, cnt[s] = 0;
+            bad += tok[s] != ref_tok[(size_t)j * max_new] ||
+                   fnv(rb_batch_logits(b, s), sizeof(float) * (size_t)V) != ref_lg[(size_t)j * max_new];
+            if (max_new == 1) {
+                rb_batch_finish(b, s);
+                job[s] = -1;
+                done++;
+            }
+        }
+        if (!ok || done == jobs) break;
+        ok = rb_batch_step(b, tok, nxt, err) == RB_OK;
+        for (int s = 0; ok && s < B; s++) {
+            if (job[s] < 0) continue;
+            const int j = job[s], i = ++cnt[s];
+            bad += nxt[s] != ref_tok[(size_t)j * max_new + i] ||
+                   fnv(rb_batch_logits(b, s), sizeof(float) * (size_t)V) != ref_lg[(size_t)j * max_new + i];
+            tok[s] = nxt[s];
+            if (i + 1 == max_new) {
+                rb_batch_finish(b, s);
+                job[s] = -1;
+                done++;
+            }
+        }
+    }
+    free(ids), free(job), free(cnt), free(tok), free(nxt);
+    rb_batch_destroy(b);
+    return ok ? bad : -1;
+}
+
+void rb_parity_batch(rb_backend *ref, rb_backend *cand, const rb_config *cfg, const float *params,
+                     int32_t *const *prompts, const int *lens, int n_prompts, const int *depths, int nd, int max_new,
+                     const int *Bs, int nB, const rb_parity_opts *o, rb_parity_report *rep)
+{
+    rb_error err = {0};
+    const int jobs = n_prompts * nd;
+    int32_t *tok[2] = {malloc(sizeof(int32_t) * (size_t)jobs * max_new), malloc(sizeof(int32_t) * (size_t)jobs * max_new)};
+    uint64_t *lg[2] = {malloc(sizeof(uint64_t) * (size_t)jobs * max_new), malloc(sizeof(uint64_t) * (size_t)jobs * max_new)};
+    char what[72], ds[24] = "";
+    for (int i = 0; i < nd; i++) snprintf(ds + strlen(ds), sizeof ds - strlen(ds), "%s%d", i ? "," : "", depths[i]);
+    rb_model *m = NULL;
+    int ok = 1;
+    /* the reference's single path first (cand's model is built after, so
+     * both never hold device memory at once) */
+    if (ref) {
+        rb_model *mr = make_model(ref, cfg, params, &err);
+        ok = mr != NULL;
+        for (int j = 0; ok && j < jobs; j++)
+            ok = single_path(mr, prompts[j / nd], lens[j / nd], depths[j % nd], max_new, tok[0] + (size_t)j * max_new,
+                             lg[0] + (size_t)j * max_new, &err);
+        rb_model_destroy(mr);
+    }
+    if (ok) ok = (m = make_model(cand, cfg, params, &err)) != NULL;
+    for (int j = 0; ok && j < jobs; j++)
+        ok = single_path(m, prompts[j / nd], lens[j / nd], depths[j % nd], max_new, tok[1] + (size_t)j * max_new,
+                         lg[1] + (size_t)j * max_new, &err);
+    if (!ok) {
+        snprintf(what, sizeof what, "single path failed: %.50s", err.msg);
+        rb_parity_record(rep, o, "batch_decode", what, NAN, 0);
+        goto done;
+    }
+    if (ref) {
+        int differ = 0;
+        for (size_t i = 0; i < (size_t)jobs * max_new; i++) differ += tok[0][i] != tok[1][i];
+        snprintf(what, sizeof what, "%d jobs x %d tokens at depths %s vs ref", jobs, max_new, ds);
+        rb_parity_record(rep, o, "batch_tokens", what, (double)differ, 0);
+    }
+    int distinct = 0;
+    for (int j = 1; j < jobs; j++) distinct += tok[1][(size_t)j * max_new + max_new - 1] != tok[1][max_new - 1];
+    if (!distinct && (!o || !o->quiet)) printf("    (every job ends in the same token: a weak check)\n");
+    for (int i = 0; i < nB; i++) {
+        int bad = batched_path(m, prompts, lens, n_prompts, depths, nd, max_new, Bs[i], tok[1], lg[1], &err);
+        snprintf(what, sizeof what, "B %d, %d jobs x %d at depths %s: steps differing", Bs[i], jobs, max_new, ds);
+        if (bad < 0) snprintf(what, sizeof what, "B %d failed: %.50s", Bs[i], err.msg);
+        rb_parity_record(rep, o, "batch_decode", what, bad < 0 ? NAN : (double)bad, 0);
+    }
+done:
+    rb_model_destroy(m);
+    free(tok[0]), free(tok[1]), free(lg[0]), free(lg[1]);
 }

@@ -22,6 +22,10 @@ typedef struct {
     double tol_gemm;   /* be->gemm */
     int gemm_as_bf16;  /* the candidate's gemm is checked against the reference's gemm_bf16 */
     double tol_bf16;   /* gemm_bf16, syrk_bf16 against the reference's */
+    double tol_att;    /* attention_fwd (fp32: 1e-5; bf16 tensor cores: docs/cuda.md) */
+    double tol_att_bwd; /* attention_bwd */
+    int att_bf16_inputs; /* attention checks on bf16-representable q, k, v and dout (the candidate's
+                            operand rounding is then exact: only its internal roundings remain) */
     uint64_t seed;
     int quiet;         /* no line per check */
 } rb_parity_opts;
@@ -48,8 +52,15 @@ int rb_parity_op_failed(const rb_parity_report *rep, const char *op);
 /* 1 when some check of `op` ran. */
 int rb_parity_op_checked(const rb_parity_report *rep, const char *op);
 
-/* Every op of the table, forward and backward. */
+/* Every op of the table, forward and backward. Besides matching the
+ * reference, gemm_rows and attention_cached must be row-invariant on each
+ * backend (rb_backend.h): rows computed alone, in another chunk, from a
+ * misaligned copy, or against a subset of W's rows equal, bit for bit, the
+ * same rows of one larger call (recorded with tolerance 0). */
 void rb_parity_ops(rb_backend *ref, rb_backend *cand, const rb_parity_opts *o, rb_parity_report *rep);
+/* The attention_fwd / attention_bwd checks alone (shapes of rb_parity_ops
+ * and one more head size), at o->tol_att. */
+void rb_parity_attention(rb_backend *ref, rb_backend *cand, const rb_parity_opts *o, rb_parity_report *rep);
 
 /* The same random model on both backends: `steps` training steps (forward,
  * backward, optimizer; Newton-Schulz in bf16 or fp32) on fixed random
@@ -65,5 +76,18 @@ void rb_parity_train(rb_backend *ref, rb_backend *cand, const rb_config *cfg, rb
  * differ (must be 0) and "generate_logits" the logits' error. */
 void rb_parity_generate(rb_backend *ref, rb_backend *cand, const rb_config *cfg, const float *params, int depth,
                         int n, int32_t start, double tol_logits, const rb_parity_opts *o, rb_parity_report *rep);
+
+/* Batched greedy decoding against the single-sequence path, on `cand`:
+ * every (prompt, depth) job is decoded alone (rb_session_feed, seed 77) and
+ * through rb_batch with B slots for each B of Bs (jobs started as slots
+ * free up, so sequences of several depths share steps). "batch_decode"
+ * records, per B, the number of steps whose greedy token or logit bytes
+ * differ from the single path (0 allowed: gemm_rows and attention_cached
+ * are row-invariant). With ref non-NULL, "batch_tokens" records how many
+ * greedy tokens of the single path differ between ref and cand (0 allowed,
+ * fp32). params NULL: a random model (rb_model_init_random). */
+void rb_parity_batch(rb_backend *ref, rb_backend *cand, const rb_config *cfg, const float *params,
+                     int32_t *const *prompts, const int *lens, int n_prompts, const int *depths, int nd, int max_new,
+                     const int *Bs, int nB, const rb_parity_opts *o, rb_parity_report *rep);
 
 #endif

@@ -2,7 +2,8 @@
  * can tell backends apart. Run CPU against CPU it must pass every check;
  * run CPU against a CPU backend in which one operation is slightly wrong
  * (its first output element moved by about 1e-3), it must flag that very
- * operation, for every entry of the table it checks. The CUDA suites
+ * operation, for every entry of the table it checks (a perturbed gemm_rows
+ * or attention_cached also breaks their row invariance). The CUDA suites
  * (tests/cuda) rely on this harness; here CI sees that it can fail. */
 #include <math.h>
 #include <stdio.h>
@@ -31,6 +32,12 @@ static void p_gemm_bf16(rb_backend *be, int ta, int tb, int M, int N, int K, flo
 static void p_syrk(rb_backend *be, int t, int N, int K, float al, const float *A, int lda, float *C, int ldc)
 {
     real->syrk_bf16(be, t, N, K, al, A, lda, C, ldc);
+    bump(C);
+}
+static void p_gemm_rows(rb_backend *be, int M, int N, int K, const float *A, int lda, const float *W, int ldw,
+                        int acc, float *C, int ldc)
+{
+    real->gemm_rows(be, M, N, K, A, lda, W, ldw, acc, C, ldc);
     bump(C);
 }
 static void p_emb_f(rb_backend *be, float *out, const int32_t *tok, const float *tab, int N, int D)
@@ -160,6 +167,7 @@ static rb_backend perturbed(const char *name)
     SWAP(gemm, p_gemm);
     SWAP(gemm_bf16, p_gemm_bf16);
     SWAP(syrk_bf16, p_syrk);
+    SWAP(gemm_rows, p_gemm_rows);
     SWAP(embedding_fwd, p_emb_f);
     SWAP(embedding_bwd, p_emb_b);
     SWAP(rmsnorm_fwd, p_rms_f);
@@ -186,7 +194,7 @@ static rb_backend perturbed(const char *name)
     return b;
 }
 
-static const char *const ops[] = {"gemm", "gemm_bf16", "syrk_bf16", "embedding_fwd", "embedding_bwd",
+static const char *const ops[] = {"gemm", "gemm_bf16", "syrk_bf16", "gemm_rows", "embedding_fwd", "embedding_bwd",
                                   "rmsnorm_fwd", "rmsnorm_bwd", "rope", "attention_fwd", "attention_bwd",
                                   "attention_cached", "swiglu_fwd", "swiglu_bwd", "add", "scale", "sumsq",
                                   "axpy", "transpose", "adamw", "muon_momentum", "cross_entropy", "copy",
@@ -254,6 +262,40 @@ START_TEST(model_checks_detect_a_perturbed_gemm)
 }
 END_TEST
 
+/* The batched-decoding check passes on the CPU and flags a gemm_rows that
+ * is not row-invariant (the perturbed one moves the first element of every
+ * call: row 0 of a batch, but every row decoded alone). */
+START_TEST(batch_check_detects_a_row_dependent_gemm_rows)
+{
+    real = rb_test_cpu_backend();
+    rb_backend pb = perturbed("gemm_rows");
+    rb_config c;
+    rb_config_defaults(&c);
+    c.vocab_size = 61, c.dim = 32, c.n_heads = 4, c.n_kv_heads = 2, c.hidden_dim = 48, c.max_seq_len = 32;
+    c.n_prelude = 1, c.n_recur = 1, c.n_coda = 1;
+    int32_t toks[4][9];
+    int32_t *prompts[4];
+    int lens[4];
+    for (int i = 0; i < 4; i++) {
+        lens[i] = 3 + 2 * i;
+        for (int t = 0; t < lens[i]; t++) toks[i][t] = (int32_t)((7 * i + 13 * t + 5) % 61);
+        prompts[i] = toks[i];
+    }
+    const int depths[] = {1, 3}, Bs[] = {1, 4};
+    rb_parity_opts o;
+    rb_parity_opts_default(&o);
+    o.quiet = 1;
+    rb_parity_report same, off;
+    rb_parity_report_init(&same);
+    rb_parity_report_init(&off);
+    rb_parity_batch(real, real, &c, NULL, prompts, lens, 4, depths, 2, 4, Bs, 2, &o, &same);
+    ck_assert_msg(same.failures == 0 && rb_parity_op_checked(&same, "batch_decode"),
+                  "CPU: %d batched-decoding checks failed", same.failures);
+    rb_parity_batch(real, &pb, &c, NULL, prompts, lens, 4, depths, 2, 4, Bs, 2, &o, &off);
+    ck_assert(rb_parity_op_failed(&off, "batch_decode"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("parity_harness");
@@ -262,6 +304,7 @@ int main(void)
     tcase_add_test(tc, cpu_against_cpu_passes);
     tcase_add_loop_test(tc, cpu_against_perturbed_cpu_fails, 0, (int)(sizeof ops / sizeof ops[0]));
     tcase_add_test(tc, model_checks_detect_a_perturbed_gemm);
+    tcase_add_test(tc, batch_check_detects_a_row_dependent_gemm_rows);
     suite_add_tcase(s, tc);
     return rb_test_run_suite(s);
 }

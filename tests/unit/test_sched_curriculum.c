@@ -29,7 +29,7 @@ static int64_t closed_form_count(rb_curric_shape shape, int64_t W, int64_t R, in
 
 static void check_shares(rb_curric_shape shape, int R, double wf, int64_t total)
 {
-    rb_curriculum c = {shape, wf, R, 0.0, 0};
+    rb_curriculum c = {shape, wf, R, 0.0, 0, NULL, 0};
     ck_assert_int_eq(rb_curriculum_check(&c, total, NULL), RB_OK);
     int64_t W = (int64_t)ceil(wf * (double)total);
     ck_assert_int_eq(rb_curriculum_warmup_steps(&c, total), W);
@@ -86,8 +86,8 @@ START_TEST(sqrt_below_linear)
 {
     /* 1 - sqrt(1 - x) <= x: 1-sqrt stays at low recurrence longer than linear
      * (cheaper warmup), never above it */
-    rb_curriculum a = {RB_CURRIC_1SQRT, 0.75, 32, 0, 0};
-    rb_curriculum b = {RB_CURRIC_LINEAR, 0.75, 32, 0, 0};
+    rb_curriculum a = {RB_CURRIC_1SQRT, 0.75, 32, 0, 0, NULL, 0};
+    rb_curriculum b = {RB_CURRIC_LINEAR, 0.75, 32, 0, 0, NULL, 0};
     for (int64_t s = 0; s < 4000; s++)
         ck_assert_int_le(rb_curriculum_value(&a, s, 4000), rb_curriculum_value(&b, s, 4000));
     /* at half the warmup: 1 - sqrt(1/2) = 0.2929 -> ceil(9.37) = 10; linear 16 */
@@ -111,10 +111,10 @@ START_TEST(boundaries)
     c.warmup_fraction = 0.0;
     ck_assert_int_eq(rb_curriculum_value(&c, 0, 1000), 32);
     /* constant */
-    rb_curriculum k = {RB_CURRIC_CONSTANT, 0.75, 4, 0, 0};
+    rb_curriculum k = {RB_CURRIC_CONSTANT, 0.75, 4, 0, 0, NULL, 0};
     for (int s = 0; s < 100; s++) ck_assert_int_eq(rb_curriculum_value(&k, s, 100), 4);
     /* rbar_max 1 stays 1 */
-    rb_curriculum one = {RB_CURRIC_1SQRT, 0.75, 1, 0, 0};
+    rb_curriculum one = {RB_CURRIC_1SQRT, 0.75, 1, 0, 0, NULL, 0};
     for (int s = 0; s < 100; s++) ck_assert_int_eq(rb_curriculum_value(&one, s, 100), 1);
 }
 END_TEST
@@ -151,7 +151,7 @@ END_TEST
 START_TEST(bad_fields)
 {
     rb_error err;
-    rb_curriculum c = {RB_CURRIC_1SQRT, 1.5, 32, 0, 0};
+    rb_curriculum c = {RB_CURRIC_1SQRT, 1.5, 32, 0, 0, NULL, 0};
     ck_assert_int_eq(rb_curriculum_check(&c, 100, &err), RB_EINVAL);
     ck_assert_ptr_nonnull(strstr(err.msg, "warmup_fraction"));
     c.warmup_fraction = 0.5;

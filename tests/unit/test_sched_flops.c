@@ -46,7 +46,7 @@ START_TEST(schedule_total)
     /* linear to 4 over half of 8 steps (W 4): rbar 1, 1, 2, 3, 4, 4, 4, 4 (sum 23);
      * per token 6 (1000 + 300 rbar + 200) = 7200 + 1800 rbar;
      * total per token 8 * 7200 + 1800 * 23 = 99,000; 10 tokens a step: 990,000 */
-    rb_curriculum c = {RB_CURRIC_LINEAR, 0.5, 4, 0.0, 0};
+    rb_curriculum c = {RB_CURRIC_LINEAR, 0.5, 4, 0.0, 0, NULL, 0};
     ck_assert(rb_flops_schedule_total(1000, 300, 200, 8, &c, 8, 10.0) == 990000.0);
 }
 END_TEST

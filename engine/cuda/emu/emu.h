@@ -42,6 +42,15 @@ void rb_emu_syncthreads(void);
 void rb_emu_syncwarp(void);
 /* lane exchange of 8 bytes: each lane offers v, receives lane src's value */
 uint64_t rb_emu_exchange(uint64_t v, int src_lane_or_xor, int is_xor);
+/* Warp-collective gather: every lane of the warp offers `bytes` (at most
+ * RB_EMU_GATHER_MAX) and receives all 32 offers, lane by lane, in all[]. */
+#define RB_EMU_GATHER_MAX 64
+void rb_emu_warp_gather(const void *mine, size_t bytes, void *all);
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 d, a, b, d: the
+ * warp-collective tensor-core product, from the fragment layouts of the
+ * PTX ISA (see emu_runtime.cpp). a[4], b[2]: this lane's bf16 pairs; d[4]:
+ * its accumulators, updated in place. */
+void rb_emu_mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2]);
 
 #ifndef __launch_bounds__
 #define __launch_bounds__(...)

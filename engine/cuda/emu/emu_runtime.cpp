@@ -46,6 +46,7 @@ static const std::function<void()> *cur_body;
 static const char *cur_kernel = "";
 static std::vector<unsigned char> dyn_smem;
 static std::vector<uint64_t> slots; /* [warp][2][32] */
+static std::vector<unsigned char> gslots; /* [warp][2][32][RB_EMU_GATHER_MAX]: warp gathers */
 
 [[noreturn]] static void emu_abort(const char *what)
 {
@@ -69,24 +70,28 @@ __asm__(".text\n"
 #error "the CUDA emulation's fiber switch is written for x86-64"
 #endif
 
+static void yield_to_scheduler(int state);
+
 static void fiber_main(void)
 {
     (*cur_body)();
-    fibers[cur_fiber].state = F_DONE;
-    rb_emu_swap(&fibers[cur_fiber].sp, sched_sp);
+    yield_to_scheduler(F_DONE);
     emu_abort("a finished fiber was resumed");
 }
 
 /* A fresh stack whose first switch "returns" into fiber_main with the
  * alignment a call would give it. */
-static void fiber_reset(fiber *f)
+static void fiber_reset(fiber *f, int index)
 {
     if (!f->stack) {
         void *p = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) emu_abort("cannot map a fiber stack");
         f->stack = (char *)p;
     }
-    uintptr_t top = ((uintptr_t)f->stack + STACK_BYTES) & ~(uintptr_t)15;
+    /* Stacks are page-aligned mappings: without an offset every fiber's
+     * live frames would share the same few cache sets, and each switch
+     * would miss. Staggering the tops by 64-byte lines spreads them. */
+    uintptr_t top = ((uintptr_t)f->stack + STACK_BYTES - (uintptr_t)(index % 61) * 64 * 3) & ~(uintptr_t)15;
     void **sp = (void **)top;
     *--sp = NULL;                 /* fiber_main's own return address: never used */
     *--sp = (void *)fiber_main;   /* popped by rb_emu_swap's ret */
@@ -96,11 +101,39 @@ static void fiber_reset(fiber *f)
     f->xseq = 0;
 }
 
+static int reverse_order(void);
+
+/* Leave the running fiber in `state` and run the next runnable fiber of
+ * this round directly (the order of a round: thread index, or reversed
+ * with RB_EMU_ORDER=reverse); the scheduler only when the round is over
+ * and barriers must be resolved. Handing over directly halves the
+ * switches of a round, which dominate the emulation's time. */
 static void yield_to_scheduler(int state)
 {
-    fiber *f = &fibers[cur_fiber];
+    const int me = cur_fiber;
+    fiber *f = &fibers[(size_t)me];
     f->state = state;
-    rb_emu_swap(&f->sp, sched_sp);
+    int next = -1;
+    if (reverse_order()) {
+        for (int i = me - 1; i >= 0; i--)
+            if (fibers[(size_t)i].state == F_RUN) {
+                next = i;
+                break;
+            }
+    } else {
+        for (int i = me + 1; i < n_fibers; i++)
+            if (fibers[(size_t)i].state == F_RUN) {
+                next = i;
+                break;
+            }
+    }
+    if (next < 0) {
+        rb_emu_swap(&f->sp, sched_sp);
+        return;
+    }
+    cur_fiber = next;
+    rb_emu_cur = &fibers[(size_t)next].t;
+    rb_emu_swap(&f->sp, fibers[(size_t)next].sp);
 }
 
 void rb_emu_syncthreads(void) { yield_to_scheduler(F_AT_BLOCK); }
@@ -120,6 +153,71 @@ uint64_t rb_emu_exchange(uint64_t v, int a, int is_xor)
 
 void rb_emu_syncwarp(void) { (void)rb_emu_exchange(0, 0, 1); }
 
+/* Shares the exchange's bank counter: every lane of a warp makes the same
+ * sequence of collective calls, and a lane that runs ahead to the next one
+ * writes the other bank while the rest still read this one. */
+void rb_emu_warp_gather(const void *mine, size_t bytes, void *all)
+{
+    if (bytes > RB_EMU_GATHER_MAX) emu_abort("warp gather of more than RB_EMU_GATHER_MAX bytes");
+    fiber *f = &fibers[cur_fiber];
+    const int lane = cur_fiber & 31, warp = cur_fiber >> 5;
+    const unsigned bank = f->xseq++ & 1u;
+    unsigned char *s = &gslots[((size_t)warp * 2 + bank) * 32 * RB_EMU_GATHER_MAX];
+    memcpy(s + (size_t)lane * RB_EMU_GATHER_MAX, mine, bytes);
+    yield_to_scheduler(F_AT_WARP);
+    if (warp * 32 + 32 > n_fibers) emu_abort("warp-collective operation in a block of fewer than 32 threads per warp");
+    for (int l = 0; l < 32; l++)
+        memcpy((unsigned char *)all + (size_t)l * bytes, s + (size_t)l * RB_EMU_GATHER_MAX, bytes);
+}
+
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, D = A B + C with
+ * C = D, from the PTX ISA's fragment layouts (section "Matrix Fragments for
+ * mma.m16n8k16 with floating point type", figures for A, B and C/D of
+ * .bf16 / .f32), with g = lane >> 2 and t = lane % 4:
+ *   A (16 x 16, row): a0..a7 = the halves (low first) of registers a[0..3];
+ *     row g for a0, a1, a4, a5 and g + 8 for the others;
+ *     column 2t + (i & 1), plus 8 for a4..a7;
+ *   B (16 x 8, col): b0..b3 = the halves of b[0], b[1];
+ *     row (k) 2t + (i & 1), plus 8 for b2, b3; column g;
+ *   C, D (16 x 8, f32): c0..c3; row g for c0, c1 and g + 8 for c2, c3;
+ *     column 2t + (i & 1).
+ * The products of bf16 values are exact; their sum is taken in double and
+ * rounded once to fp32. (PTX does not specify the hardware's internal
+ * accumulation order or rounding: results may differ in the last bits.) */
+void rb_emu_mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2])
+{
+    struct frag {
+        uint32_t a[4], b[2];
+        float c[4];
+    } me, all[32];
+    static_assert(sizeof(frag) <= RB_EMU_GATHER_MAX, "fragment too large for a gather");
+    memcpy(me.a, a, sizeof me.a);
+    memcpy(me.b, b, sizeof me.b);
+    memcpy(me.c, d, sizeof me.c);
+    rb_emu_warp_gather(&me, sizeof me, all);
+    auto half = [](uint32_t r, int hi) {
+        uint32_t u = (hi ? r >> 16 : r & 0xffffu) << 16;
+        float v;
+        memcpy(&v, &u, 4);
+        return v;
+    };
+    float A[16][16], B[16][8], C[16][8];
+    for (int l = 0; l < 32; l++) {
+        const int g = l >> 2, t = l & 3;
+        for (int i = 0; i < 8; i++)
+            A[g + ((i & 2) ? 8 : 0)][2 * t + (i & 1) + (i >= 4 ? 8 : 0)] = half(all[l].a[i >> 1], i & 1);
+        for (int i = 0; i < 4; i++) B[2 * t + (i & 1) + (i >= 2 ? 8 : 0)][g] = half(all[l].b[i >> 1], i & 1);
+        for (int i = 0; i < 4; i++) C[g + (i >= 2 ? 8 : 0)][2 * t + (i & 1)] = all[l].c[i];
+    }
+    const int lane = cur_fiber & 31, g = lane >> 2, t = lane & 3;
+    for (int i = 0; i < 4; i++) {
+        const int r = g + (i >= 2 ? 8 : 0), c = 2 * t + (i & 1);
+        double s = C[r][c];
+        for (int k = 0; k < 16; k++) s += (double)A[r][k] * (double)B[k][c];
+        d[i] = (float)s;
+    }
+}
+
 void *rb_emu_dyn_smem(void) { return dyn_smem.data(); }
 
 static int reverse_order(void)
@@ -138,9 +236,10 @@ static void run_block(dim3 grid, dim3 block, uint3 bid)
     n_fibers = n;
     if ((int)fibers.size() < n) fibers.resize((size_t)n);
     slots.assign((size_t)((n + 31) / 32) * 64, 0);
+    gslots.resize((size_t)((n + 31) / 32) * 64 * RB_EMU_GATHER_MAX);
     for (int i = 0; i < n; i++) {
         fiber *f = &fibers[(size_t)i];
-        fiber_reset(f);
+        fiber_reset(f, i);
         f->t.tid = make_uint3(i % block.x, (i / block.x) % block.y, i / (block.x * block.y));
         f->t.bid = bid;
         f->t.bdim = block;
