@@ -5,13 +5,14 @@
 #include "app_signals.h"
 #include "blas_env.h"
 #include "cli.h"
+#include "default_experiment.h"
 #include "device.h"
 #include "dist.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: retrobench                      the default experiment (builds sample-data/ once)\n"
+            "usage: retrobench                      the default experiment: scripts/default.lua (docs/default-experiment.md)\n"
             "       retrobench <command> [options]\n"
             "commands:\n"
             "  info -m MODEL            architecture, layer map, parameter counts, FLOPs/token\n"
@@ -30,6 +31,7 @@ static void usage(FILE *f)
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  tui -m MODEL | --watch RUN_DIR   the workbench: answers per depth, convergence, a run's curves\n"
             "  run EXP.lua [-- ARGS]    a Lua experiment script, headless (docs/lua-api.md)\n"
+            "  demo                     stories260K retrofitted and healed, its answers per depth\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
             "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n"
@@ -42,7 +44,7 @@ int main(int argc, char **argv)
     rb_blas_env_fix(argc, argv);
     app_signals_init();
     if (app_device_take_options(&argc, argv)) return 2;
-    if (argc < 2) return app_dist_command_ok("demo") ? cmd_demo(argc, argv) : 2;
+    if (argc < 2) return app_dist_command_ok("run") ? app_default_experiment() : 2;
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return 0;
