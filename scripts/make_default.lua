@@ -5,7 +5,8 @@
 --
 --   retrobench run scripts/make_default.lua [-- KEY=VALUE ...]
 --
--- KEY=VALUE (defaults below): seed, train_steps / test_steps / warmup_steps
+-- KEY=VALUE (defaults below): seed, order (chain: statements in chain
+-- order, one chain; shuffled: two chains, statements by assigned letter), train_steps / test_steps / warmup_steps
 -- (difficulty lists: the number of chain steps), n_train, n_warmup,
 -- n_validation, n_test, layers, dim, heads, mlp, seq, batch, warm (steps of
 -- the warm-up phase on easy problems), pre (steps of the main phase),
@@ -23,15 +24,15 @@ local function int(k, d) return math.tointeger(num(k, d)) or error(k .. " must b
 
 local t = {
   generator = "scripts/lib/chains.lua", generator_version = chains.VERSION,
-  seed = int("seed", 1),
-  train_steps = a.train_steps or "0,1,2,3,4", test_steps = a.test_steps or "1,2,3,4",
-  warmup_steps = a.warmup_steps or "0,1",
-  n_train = int("n_train", 40000), n_warmup = int("n_warmup", 10000),
+  seed = int("seed", 1), order = a.order or "chain",
+  train_steps = a.train_steps or "1,2,3,4", test_steps = a.test_steps or "3,4",
+  warmup_steps = a.warmup_steps or "1",
+  n_train = int("n_train", 60000), n_warmup = int("n_warmup", 10000),
   n_validation = int("n_validation", 400), n_test = int("n_test", 400),
 }
 local cfg = {layers = int("layers", 4), dim = int("dim", 64), heads = int("heads", 4), mlp = int("mlp", 192),
              seq = int("seq", 128)}
-local rec = {batch = int("batch", 16), warm = int("warm", 300), pre = int("pre", 1200),
+local rec = {batch = int("batch", 32), warm = int("warm", 300), pre = int("pre", 2000),
              lr_muon = num("lr_muon", 1e-2), lr_adam = num("lr_adam", 3e-3)}
 local script_dir = (arg and arg[0] or ""):match("^(.*)/[^/]*$") or "."
 local out = a.out or (script_dir .. "/../sample-data/default")

@@ -96,9 +96,28 @@ end
 -- the letters are dealt to the two chains' positions at random, so the text
 -- order is a random permutation of the chain order, and the assigned names,
 -- being predictable, add no noise to the language-modelling loss.
-function M.problem(rng, steps)
+--
+-- opts.ordered (the "chain" order of docs/default-experiment.md): one chain,
+-- no distractor, its statements in chain order over the letters a, b, c, ...
+-- ("Mod 10: 3=a,a+4=b,b-2=c. c=?"): no lookup is needed, only the serial
+-- composition of `steps` additions mod 10, each needing the one before.
+function M.problem(rng, steps, opts)
   assert(math.type(steps) == "integer" and steps >= 0 and steps <= 12,
     "chains.problem: steps must be an integer in 0..12")
+  if opts and opts.ordered then
+    local names = {}
+    for i = 1, steps + 1 do names[i] = LETTERS:sub(i, i) end
+    local stmts, value = chain(rng, names, steps)
+    local target = names[steps + 1]
+    local gold = tostring(value)
+    return {
+      question = "Mod 10: " .. table.concat(stmts, ",") .. ". " .. target .. "=?",
+      answer = target .. "=" .. gold .. "\n#### " .. gold,
+      gold = gold,
+      steps = steps,
+      target = target,
+    }
+  end
   local n = 2 * (steps + 1)
   local pool = {}
   for i = 1, n do pool[i] = LETTERS:sub(i, i) end
@@ -137,7 +156,7 @@ M.SPLITS = { train = 1, validation = 2, test = 3, warmup = 4 }
 -- difficulty equally often, in order). Each split is its own stream of the
 -- seed, so the splits do not depend on each other's sizes. exclude: an
 -- optional set {question = true} of questions not to repeat (another
--- split's), skipped and replaced.
+-- split's), skipped and replaced; ordered: the chain-order variant.
 function M.split(seed, name, n, steps_list, opts)
   opts = opts or {}
   local stream = M.SPLITS[name]
@@ -153,7 +172,7 @@ function M.split(seed, name, n, steps_list, opts)
     else
       steps = steps_list[rng:below(#steps_list) + 1]
     end
-    local p = M.problem(rng, steps)
+    local p = M.problem(rng, steps, opts)
     i = i + 1
     if not (opts.exclude and opts.exclude[p.question]) then out[#out + 1] = p end
     assert(i < 4 * n + 100, "chains.split: too many repeated questions; the task is too small")
