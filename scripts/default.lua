@@ -15,7 +15,8 @@
 --   retrobench run scripts/default.lua [-- KEY=VALUE ...]
 -- KEY=VALUE: out (results/default-DATE), base (sample-data/default), rbars
 -- (4,8), steps (heal steps), depths (1,2,4,8,16), limit (test problems),
--- split (test), prc (1,2,1), batch, lr_muon, lr_adam, static (1; 0 skips
+-- split (test), prc (1,2,1), batch (16), lr_muon / lr_adam (the
+-- pretraining's, from task.json), static (1; 0 skips
 -- the baseline), seed, n_train (training problems regenerated from the
 -- task's seed), quiet (1: no progress lines).
 local rb = require "retrobench"
@@ -42,7 +43,8 @@ local c = {
   out = a.out or os.date("results/default-%Y%m%d-%H%M%S"),
   rbars = task.ints(a.rbars or "4,8"), steps = int("steps", 150), depths = task.ints(a.depths or "1,2,4,8,16"),
   limit = int("limit", 200), split = a.split or "test", prc = task.ints(a.prc or "1,2,1"),
-  batch = int("batch", meta.recipe.batch), lr_muon = num("lr_muon", 3e-3), lr_adam = num("lr_adam", 1e-3),
+  batch = int("batch", 16),
+  lr_muon = num("lr_muon", meta.recipe.lr_muon), lr_adam = num("lr_adam", meta.recipe.lr_adam),
   static = a.static ~= "0", seed = int("seed", 1), n_train = int("n_train", 20000), quiet = a.quiet ~= nil,
 }
 if c.split ~= "test" and c.split ~= "validation" then error("default.lua: split must be test or validation", 0) end

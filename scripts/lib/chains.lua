@@ -71,10 +71,14 @@ local LETTERS = "abcdefghijklmnopqrstuvwxyz"
 -- A chain of `steps` operations: a root constant and `steps` assignments
 -- v_i = v_{i-1} +/- d (d in 1..9), values mod 10. names: the variables in
 -- chain order. Returns the statements (chain order) and the final value.
-local function chain(rng, names, steps)
+local function chain(rng, names, steps, copy)
   local value = rng:below(10)
   local stmts = { value .. "=" .. names[1] }
   for i = 1, steps do
+    if copy then -- "a=b": b takes a's value (a pure lookup, no arithmetic)
+      stmts[#stmts + 1] = names[i] .. "=" .. names[i + 1]
+      goto continue
+    end
     local d = rng:below(9) + 1
     local op
     if rng:below(2) == 0 then
@@ -83,6 +87,7 @@ local function chain(rng, names, steps)
       op, value = "-", (value - d) % 10
     end
     stmts[#stmts + 1] = names[i] .. op .. d .. "=" .. names[i + 1]
+    ::continue::
   end
   return stmts, value
 end
@@ -101,13 +106,16 @@ end
 -- no distractor, its statements in chain order over the letters a, b, c, ...
 -- ("Mod 10: 3=a,a+4=b,b-2=c. c=?"): no lookup is needed, only the serial
 -- composition of `steps` additions mod 10, each needing the one before.
+-- opts.copy (the "lookup" task): every step is a copy "a=b" (b takes a's
+-- value): the answer is the root's digit, found by following `steps`
+-- references through the shuffled statements, one lookup after another.
 function M.problem(rng, steps, opts)
   assert(math.type(steps) == "integer" and steps >= 0 and steps <= 12,
     "chains.problem: steps must be an integer in 0..12")
   if opts and opts.ordered then
     local names = {}
     for i = 1, steps + 1 do names[i] = LETTERS:sub(i, i) end
-    local stmts, value = chain(rng, names, steps)
+    local stmts, value = chain(rng, names, steps, opts.copy)
     local target = names[steps + 1]
     local gold = tostring(value)
     return {
@@ -127,8 +135,9 @@ function M.problem(rng, steps, opts)
     a[i] = pool[i]
     b[i] = pool[steps + 1 + i]
   end
-  local sa, value = chain(rng, a, steps)
-  local sb = chain(rng, b, steps)
+  local copy = opts and opts.copy
+  local sa, value = chain(rng, a, steps, copy)
+  local sb = chain(rng, b, steps, copy)
   local all = {}
   for _, s in ipairs(sa) do all[#all + 1] = s end
   for _, s in ipairs(sb) do all[#all + 1] = s end

@@ -5,7 +5,8 @@
 #    same seed write the same task files and the same base model bytes,
 #    another seed other problems; the committed sample-data/default splits
 #    are what their recorded task description regenerates; every gold
-#    answer of the chain-order task equals Python's resolution of its question;
+#    answer equals Python's resolution of its question, in as many hops as
+#    its recorded steps;
 #  - scripts/default.lua on that tiny base (3 heal steps, 8 test problems,
 #    depths 1,2) writes results.csv / results.json / trace.json, and an
 #    independent reading in Python finds them well formed: one row per
@@ -25,7 +26,7 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 pass() { echo "ok: $*"; }
 export OMP_NUM_THREADS=1
 
-tiny=(order=chain train_steps=1,2,3,4 test_steps=1,2,3,4 warmup_steps=1 n_train=400 n_warmup=100 n_validation=16 n_test=16 warm=2 pre=3 limit=4 layers=4 dim=16 heads=2 mlp=32 seq=96)
+tiny=(train_steps=0,1,2 test_steps=2,3 warmup_steps=0 n_train=400 n_warmup=100 n_validation=16 n_test=16 warm=2 pre=3 limit=4 layers=4 dim=16 heads=2 mlp=32 seq=96)
 mk() { "$rb" run --quiet "$src/scripts/make_default.lua" -- out="$1" work="$1-work" "${@:2}" "${tiny[@]}" > "$1.log" 2>&1; }
 mk "$tmp/a" seed=3 || { fail "make_default.lua: $(tail -3 "$tmp/a.log")"; }
 mk "$tmp/b" seed=3 || { fail "make_default.lua again: $(tail -3 "$tmp/b.log")"; }
@@ -39,34 +40,38 @@ cmp -s "$tmp/a-work/train.jsonl" "$tmp/b-work/train.jsonl" || { fail "seed 3 twi
 [ $same = 1 ] && pass "make_default.lua seed 3 twice: the same task files and base model bytes"
 cmp -s "$tmp/a/test.jsonl" "$tmp/c/test.jsonl" && fail "seeds 3 and 4 gave the same test split" ||
   pass "another seed, another test split"
-"$py" - "$tmp/a" <<'PY' && pass "task files well formed, gold values resolved independently (steps 1-4 balanced)" || fail "task files"
+"$py" - "$tmp/a" <<'PY' && pass "task files well formed, gold values and hop counts resolved independently (steps 2-3 balanced)" || fail "task files"
 import json, sys, re
 d = sys.argv[1]
 meta = json.load(open(d + "/task.json"))
 assert meta["task"]["seed"] == 3, meta["task"]
 t = [json.loads(l) for l in open(d + "/test.jsonl")]
 assert len(t) == 16, len(t)
-assert sorted(p["steps"] for p in t) == sorted([1, 2, 3, 4] * 4)
+assert sorted(p["steps"] for p in t) == sorted([2, 3] * 8)
 for p in t + [json.loads(l) for l in open(d + "/validation.jsonl")]:
     assert re.fullmatch(r"[a-z]=\d\n#### \d", p["answer"]), p["answer"]
     m = re.fullmatch(r"Mod 10: (.*)\. ([a-z])=\?", p["question"])
     assert m, p["question"]
-    # the chain order: one statement per step after the root, in order
-    # a, b, c, ..., each using the variable just before it; resolved here
+    # resolve the statements ("7=a", "a=b": b is a, "a+3=b": b is a + 3 mod 10)
     stmts = m.group(1).split(",")
-    assert len(stmts) == p["steps"] + 1, (stmts, p["steps"])
-    val = {}
-    for i, st in enumerate(stmts):
-        name = "abcdefghijklm"[i]
-        if i == 0:
-            c = re.fullmatch(r"(\d)=" + name, st); assert c, st
-            val[name] = int(c.group(1))
-        else:
-            c = re.fullmatch("abcdefghijklm"[i - 1] + r"([+-])([1-9])=" + name, st); assert c, st
-            d = int(c.group(2))
-            val[name] = (val["abcdefghijklm"[i - 1]] + (d if c.group(1) == "+" else -d)) % 10
-    assert m.group(2) == "abcdefghijklm"[p["steps"]]
-    assert p["answer"] == f"{m.group(2)}={val[m.group(2)]}\n#### {val[m.group(2)]}", (p, val)
+    rhs = {}
+    for st in stmts:
+        c = re.fullmatch(r"(\d|[a-z](?:[+-][1-9])?)=([a-z])", st)
+        assert c and c.group(2) not in rhs, st
+        rhs[c.group(2)] = c.group(1)
+    # the shuffled layout: 2 (steps + 1) statements over the first letters, listed by assigned letter
+    assert len(stmts) == 2 * (p["steps"] + 1), (stmts, p["steps"])
+    assert list(rhs) == sorted(rhs) == list("abcdefghijklmnopqrstuvwxyz"[:len(stmts)])
+    def value(v, depth=0):
+        assert depth < 30
+        e = rhs[v]
+        if e.isdigit(): return int(e), 0
+        x, hops = value(e[0], depth + 1)
+        if len(e) > 1: x = (x + int(e[1:])) % 10
+        return x, hops + 1
+    v, hops = value(m.group(2))
+    assert hops == p["steps"], (p, hops)
+    assert p["answer"] == f"{m.group(2)}={v}\n#### {v}", (p, v)
 PY
 
 sd="$src/sample-data/default"
