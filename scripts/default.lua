@@ -76,18 +76,32 @@ local function recipe(t)
   return r
 end
 
+-- a run's training FLOPs; a run that a resume found finished reports none,
+-- so they are read from its metrics.jsonl (the "flops" field is cumulative)
+local function train_flops(run)
+  if run.flops_total and run.flops_total > 0 then return run.flops_total end
+  local last = 0
+  for _, m in ipairs(rb.read_jsonl(run.out .. "/metrics.jsonl")) do
+    if m.flops and m.step then last = m.flops end
+  end
+  run.flops_total = last
+  return last
+end
+
 local rows = {}
 local function evaluate(name, model, rbar, train, depths)
   local e = rb.eval(model, {data = eval_path, limit = c.limit, shots = 0, depths = depths, max_new = 16,
                             max_length = meta.model.seq, question_template = task.QUESTION_TEMPLATE,
                             strict_regex = task.STRICT_REGEX, batch = 32, out = c.out .. "/eval-" .. name,
-                            answers = true, quiet = c.quiet})
+                            quiet = c.quiet})
+  -- every answer, also those a resumed evaluation found already written
+  local answers = rb.read_jsonl(c.out .. "/eval-" .. name .. "/answers.jsonl")
   for _, d in ipairs(e.depths) do
     local row = {model = name, train_rbar = rbar, depth = d.depth, n = d.n,
                  accuracy = d.accuracy["flexible-extract"], se = d.se["flexible-extract"],
                  strict = d.accuracy["strict-match"], strict_se = d.se["strict-match"], mean_flops = d.mean_flops,
-                 train_steps = train.step, train_flops = train.flops_total}
-    for k, v in pairs(task.by_steps(problems, e.answers, d.depth, "flexible-extract")) do
+                 train_steps = train.step, train_flops = train_flops(train)}
+    for k, v in pairs(task.by_steps(problems, answers, d.depth, "flexible-extract")) do
       row["acc_steps" .. k] = v.correct / v.n
     end
     rows[#rows + 1] = row
@@ -106,18 +120,21 @@ for _, rbar in ipairs(c.rbars) do
   if c.static then
     local s = rb.static_baseline(base)
     local tokens_per_step = c.batch * meta.model.seq
-    local steps = math.max(1, math.floor(run.flops_total / (s:flops(1) * tokens_per_step) + 0.5))
+    local steps = math.max(1, math.floor(train_flops(run) / (s:flops(1) * tokens_per_step) + 0.5))
     local srun = rb.train(recipe{model = s, steps = steps, out = c.out .. "/static-r" .. rbar, val_depths = {1}})
     evaluate("static-r" .. rbar, s, rbar, srun, {1})
     s:close()
   end
 end
 
--- 5: the latent trace of one answer (the first test problem, the answer's tokens)
-local prompt = task.QUESTION_TEMPLATE:gsub("{question}", problems[1].question)
-local tr = traced:trace(prompt, {depth = c.depths[#c.depths], tokens = 5})
-rb.write_json(c.out .. "/trace.json", {prompt = prompt, gold = problems[1].answer, depth = c.depths[#c.depths],
-                                       tokens = tr}, {pretty = true})
+-- 5: the latent trace of one answer: the first test problem, from the
+-- answer's digit (after " x=") on, at the deepest test depth
+local p1 = problems[1]
+local prompt = task.QUESTION_TEMPLATE:gsub("{question}", function() return p1.question end) ..
+               " " .. p1.answer:match("^(%a+=)")
+local tr = traced:trace(prompt, {depth = c.depths[#c.depths], tokens = 2})
+rb.write_json(c.out .. "/trace.json", {model = "heal-r" .. c.rbars[1], prompt = prompt, gold = p1.answer,
+                                       steps = p1.steps, depth = c.depths[#c.depths], tokens = tr}, {pretty = true})
 
 -- the table
 local columns = {"model", "train_rbar", "depth", "n", "accuracy", "se", "strict", "strict_se", "mean_flops",
@@ -138,7 +155,8 @@ for _, r in ipairs(rows) do
 end
 local first = tr[1]
 local tops = {}
-for _, it in ipairs(first.iters) do tops[#tops + 1] = it.piece end
-print(("trace of the answer's first token over %d iterations: %s"):format(#first.iters,
-      table.concat(tops, " "):gsub("\n", "\\n")))
+for _, it in ipairs(first.iters) do tops[#tops + 1] = ("%s(%.2f)"):format(it.piece, it.prob) end
+print(("latent trace of heal-r%d's answer digit (gold %s, %d steps), top token per iteration:"):format(c.rbars[1],
+      p1.answer:match("#### (%d+)"), p1.steps))
+print("  " .. table.concat(tops, " "))
 print(("results in %s (%.0f s)"):format(c.out, rb.time() - t0))

@@ -106,6 +106,9 @@ end
 -- no distractor, its statements in chain order over the letters a, b, c, ...
 -- ("Mod 10: 3=a,a+4=b,b-2=c. c=?"): no lookup is needed, only the serial
 -- composition of `steps` additions mod 10, each needing the one before.
+-- opts.chains (2): the number of chains (the queried one and distractors),
+-- so that answering with one of the question's constants at random scores
+-- 1 / chains.
 -- opts.copy (the "lookup" task): every step is a copy "a=b" (b takes a's
 -- value): the answer is the root's digit, found by following `steps`
 -- references through the shuffled statements, one lookup after another.
@@ -126,21 +129,26 @@ function M.problem(rng, steps, opts)
       target = target,
     }
   end
-  local n = 2 * (steps + 1)
+  local n_chains = opts and opts.chains or 2
+  assert(math.type(n_chains) == "integer" and n_chains >= 2 and n_chains * (steps + 1) <= 26,
+    "chains.problem: chains must be an integer >= 2 with chains x (steps + 1) <= 26 letters")
+  local n = n_chains * (steps + 1)
   local pool = {}
   for i = 1, n do pool[i] = LETTERS:sub(i, i) end
   rng:shuffle(pool)
-  local a, b = {}, {}
-  for i = 1, steps + 1 do
-    a[i] = pool[i]
-    b[i] = pool[steps + 1 + i]
+  local names = {}
+  for c = 1, n_chains do
+    names[c] = {}
+    for i = 1, steps + 1 do names[c][i] = pool[(c - 1) * (steps + 1) + i] end
   end
+  local a = names[1]
   local copy = opts and opts.copy
-  local sa, value = chain(rng, a, steps, copy)
-  local sb = chain(rng, b, steps, copy)
-  local all = {}
-  for _, s in ipairs(sa) do all[#all + 1] = s end
-  for _, s in ipairs(sb) do all[#all + 1] = s end
+  local all, value = {}, nil
+  for c = 1, n_chains do -- the first chain is the queried one; the others are distractors
+    local sc, v = chain(rng, names[c], steps, copy)
+    if c == 1 then value = v end
+    for _, st in ipairs(sc) do all[#all + 1] = st end
+  end
   table.sort(all, function(x, y) return x:sub(-1) < y:sub(-1) end) -- by the assigned letter
   local target = a[steps + 1]
   local gold = tostring(value)

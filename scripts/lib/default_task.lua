@@ -21,18 +21,17 @@ function M.ints(text)
 end
 
 -- The splits of a task description t = {seed, order ("shuffled", the
--- default, or "chain"), ops ("arith": +/-d mod 10, the default, or "copy"), train_steps, test_steps, warmup_steps, n_train, n_warmup, n_validation, n_test}: train and warmup
+-- default, or "chain"), ops ("arith": +/-d mod 10, the default, or "copy"), chains (2), train_steps, test_steps, warmup_steps, n_train, n_warmup, n_validation, n_test}: train and warmup
 -- draw their difficulties uniformly; validation and test cycle through
 -- test_steps (each difficulty equally often) and repeat no training question.
 function M.splits(t)
   local s = {}
-  local ordered, copy = t.order == "chain", t.ops == "copy"
-  s.train = chains.split(t.seed, "train", t.n_train, M.ints(t.train_steps), {ordered = ordered, copy = copy})
-  s.warmup = chains.split(t.seed, "warmup", t.n_warmup or 0, M.ints(t.warmup_steps or "0"),
-                          {ordered = ordered, copy = copy})
+  local o = {ordered = t.order == "chain", copy = t.ops == "copy", chains = t.chains}
+  s.train = chains.split(t.seed, "train", t.n_train, M.ints(t.train_steps), o)
+  s.warmup = chains.split(t.seed, "warmup", t.n_warmup or 0, M.ints(t.warmup_steps or "0"), o)
   local seen = chains.question_set(s.train)
   for q in pairs(chains.question_set(s.warmup)) do seen[q] = true end
-  local held = {exclude = seen, balanced = true, ordered = ordered, copy = copy}
+  local held = {exclude = seen, balanced = true, ordered = o.ordered, copy = o.copy, chains = o.chains}
   s.validation = chains.split(t.seed, "validation", t.n_validation, M.ints(t.test_steps), held)
   s.test = chains.split(t.seed, "test", t.n_test, M.ints(t.test_steps), held)
   return s

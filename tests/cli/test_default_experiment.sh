@@ -59,8 +59,8 @@ for p in t + [json.loads(l) for l in open(d + "/validation.jsonl")]:
         c = re.fullmatch(r"(\d|[a-z](?:[+-][1-9])?)=([a-z])", st)
         assert c and c.group(2) not in rhs, st
         rhs[c.group(2)] = c.group(1)
-    # the shuffled layout: 2 (steps + 1) statements over the first letters, listed by assigned letter
-    assert len(stmts) == 2 * (p["steps"] + 1), (stmts, p["steps"])
+    # the shuffled layout: chains x (steps + 1) statements over the first letters, listed by assigned letter
+    assert len(stmts) == meta["task"]["chains"] * (p["steps"] + 1), (stmts, p["steps"])
     assert list(rhs) == sorted(rhs) == list("abcdefghijklmnopqrstuvwxyz"[:len(stmts)])
     def value(v, depth=0):
         assert depth < 30
