@@ -7,8 +7,8 @@
 --
 -- KEY=VALUE (defaults below): seed, order (shuffled: two chains, statements
 -- by assigned letter; chain: one chain, statements in chain order), ops
--- (copy: every step "a=b"; arith: "a+3=b" mod 10), chains (4: one
--- queried, three distractors), train_steps / test_steps / warmup_steps
+-- (copy: every step "a=b"; arith: "a+3=b" mod 10), chains (2: the
+-- queried one and a distractor), train_steps / test_steps / warmup_steps
 -- (difficulty lists: the number of chain steps), n_train, n_warmup,
 -- n_validation, n_test, layers, dim, heads, mlp, seq, batch, warm (steps of
 -- the warm-up phase on easy problems), pre (steps of the main phase),
@@ -27,8 +27,8 @@ local function int(k, d) return math.tointeger(num(k, d)) or error(k .. " must b
 local t = {
   generator = "scripts/lib/chains.lua", generator_version = chains.VERSION,
   seed = int("seed", 1), order = a.order or "shuffled", ops = a.ops or "copy",
-  chains = int("chains", 4),
-  train_steps = a.train_steps or "0,1,2,3,4", test_steps = a.test_steps or "1,2,3,4",
+  chains = int("chains", 2),
+  train_steps = a.train_steps or "0,1,2,3,4", test_steps = a.test_steps or "2,3,4",
   warmup_steps = a.warmup_steps or "0,1",
   n_train = int("n_train", 60000), n_warmup = int("n_warmup", 10000),
   n_validation = int("n_validation", 400), n_test = int("n_test", 400),
