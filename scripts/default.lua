@@ -41,7 +41,7 @@ end
 local meta = rb.read_json(base_dir .. "/task.json")
 local c = {
   out = a.out or os.date("results/default-%Y%m%d-%H%M%S"),
-  rbars = task.ints(a.rbars or "4,8"), steps = int("steps", 150), depths = task.ints(a.depths or "1,2,4,8,16"),
+  rbars = task.ints(a.rbars or "4,8"), steps = int("steps", 100), depths = task.ints(a.depths or "1,2,4,8,16"),
   limit = int("limit", 200), split = a.split or "test", prc = task.ints(a.prc or "1,2,1"),
   batch = int("batch", 16),
   lr_muon = num("lr_muon", meta.recipe.lr_muon), lr_adam = num("lr_adam", meta.recipe.lr_adam),

@@ -17,6 +17,10 @@
 -- worked solution states only the final value, so every hop of the chain
 -- happens inside the network while the answer digit is produced: the number
 -- of steps is the serial depth the task asks of one forward pass.
+--
+-- Variants (options of M.problem, M.split): `copy` (every step "a=b", a pure
+-- lookup; the embedded default's task), `chains` (more distractor chains),
+-- `ordered` (one chain, statements in chain order).
 local M = {}
 
 M.VERSION = 2
