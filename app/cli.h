@@ -16,6 +16,7 @@ int cmd_data(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_loss(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_init(int argc, char **argv); /* retrobench init: a random plain model (cmd_init.c) */
 int bench_eval(int argc, char **argv); /* retrobench bench eval (bench_eval.c) */
 int cmd_demo(int argc, char **argv);
 int cmd_tui(int argc, char **argv);

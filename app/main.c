@@ -19,6 +19,7 @@ static void usage(FILE *f)
             "  trace -m MODEL -p PROMPT [-r DEPTH]   latent convergence per iteration\n"
             "  tokenize -m MODEL_OR_TOKENIZER [--bos] TEXT | --identity\n"
             "  surgery -m BASE -o OUT --prc P,R,C | --layers \"P|R|C\"\n"
+            "  init -o OUT --tokenizer TOK --layers L --hidden H --heads N --mlp F   a random plain model\n"
             "  convert -m IN -o OUT     retrobench .safetensors, tokenizer .json or a Hugging Face folder\n"
             "  data -m TOKENIZER -o OUT.rbtok --seq T --text FILE | --jsonl FILE --template T\n"
             "  train -m MODEL --data OUT.rbtok --steps N --out DIR [recipe options]\n"
@@ -29,6 +30,7 @@ static void usage(FILE *f)
             "  bench train|gemm|decode  throughput against the measured peak\n"
             "  tui EXP.lua | -m MODEL | --watch RUN_DIR   the workbench: an experiment, answers per depth, a run's curves\n"
             "  run EXP.lua [-- ARGS]    a Lua experiment script, headless (docs/lua-api.md)\n"
+            "  demo                     stories260K retrofitted and healed, its answers per depth\n"
             "  help                     this text; --version prints the version\n"
             "Each command takes --help. Exit status: 0 done, 1 an input is wrong or the work\n"
             "failed, 2 the command line is wrong, 130/143 interrupted (docs/cli.md).\n"
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
                 {"tokenize", cmd_tokenize}, {"surgery", cmd_surgery},   {"convert", cmd_convert},
                 {"trace", cmd_trace},       {"data", cmd_data},         {"train", cmd_train},
                 {"loss", cmd_loss},         {"demo", cmd_demo},         {"tui", cmd_tui},
-                {"eval", cmd_eval},         {"run", cmd_run}};
+                {"eval", cmd_eval},         {"init", cmd_init},         {"run", cmd_run}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(argv[1], cmds[i].name))
             return app_dist_command_ok(argv[1]) ? cmds[i].fn(argc - 1, argv + 1) : 2;
