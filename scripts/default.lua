@@ -66,6 +66,13 @@ local eval_path = base_dir .. "/" .. c.split .. ".jsonl"
 local problems = rb.read_jsonl(eval_path)
 
 local base = rb.load(base_path)
+-- in the workbench: the first problem, answered at every test depth on the
+-- model being trained (refreshed at each validation); headless, nothing
+do
+  local p1 = problems[1]
+  local q = task.QUESTION_TEMPLATE:gsub("{question}", function() return p1.question end)
+  rb.workbench_prompt(q, "#### " .. p1.answer:match("####%s*(%S+)"))
+end
 local function recipe(t)
   local r = {data = train_path, batch = c.batch, lr_muon = c.lr_muon, lr_adam = c.lr_adam, seed = c.seed,
              val_rows = 32, val_depths = {1, 4}, resume = true, quiet = c.quiet,
