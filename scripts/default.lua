@@ -17,8 +17,9 @@
 -- (4,8), steps (heal steps), depths (1,2,4,8,16), limit (test problems),
 -- split (test), prc (1,2,1), batch (16), lr_muon / lr_adam (the
 -- pretraining's, from task.json), static (1; 0 skips
--- the baseline), seed, n_train (training problems regenerated from the
--- task's seed), quiet (1: no progress lines).
+-- the baseline), adapter (uniform: the paper's init; identity: [0 | I]),
+-- seed, n_train (training problems regenerated from the task's seed), quiet
+-- (1: no progress lines).
 local rb = require "retrobench"
 local task = require "lib.default_task"
 
@@ -45,6 +46,7 @@ local c = {
   limit = int("limit", 200), split = a.split or "test", prc = task.ints(a.prc or "1,2,1"),
   batch = int("batch", 16),
   lr_muon = num("lr_muon", meta.recipe.lr_muon), lr_adam = num("lr_adam", meta.recipe.lr_adam),
+  adapter = a.adapter or "uniform",
   static = a.static ~= "0", seed = int("seed", 1), n_train = int("n_train", 20000), quiet = a.quiet ~= nil,
 }
 if c.split ~= "test" and c.split ~= "validation" then error("default.lua: split must be test or validation", 0) end
@@ -119,7 +121,7 @@ end
 local traced
 for _, rbar in ipairs(c.rbars) do
   local name = "heal-r" .. rbar
-  local m = rb.surgery(base, c.prc, {seed = c.seed})
+  local m = rb.surgery(base, c.prc, {seed = c.seed, adapter = c.adapter})
   local run = rb.train(recipe{model = m, steps = c.steps, out = c.out .. "/" .. name,
                               rbar = rb.curriculum("1-sqrt", {max = rbar})})
   evaluate(name, m, rbar, run, c.depths)
