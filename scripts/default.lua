@@ -77,7 +77,7 @@ do
 end
 local function recipe(t)
   local r = {data = train_path, batch = c.batch, lr_muon = c.lr_muon, lr_adam = c.lr_adam, seed = c.seed,
-             val_rows = 32, val_depths = {1, 4}, resume = true, quiet = c.quiet,
+             val_rows = 32, val_depths = {1, 4}, val_every = 25, resume = true, quiet = c.quiet,
              on_step = function(m)
                if m.step % 50 == 0 then rb.log(("step %d: loss %.4f, rbar %d"):format(m.step, m.loss, m.rbar)) end
              end}
